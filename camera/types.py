@@ -181,7 +181,7 @@ class Alert:
             "id": self.id,
             "kind": self.kind,
             "camera": self.camera,
-            "time": self.time.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "time": self.time.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
             "person": self.person,
             "known": self.person != UNKNOWN,
             "distance": None if not np.isfinite(self.distance) else round(float(self.distance), 4),

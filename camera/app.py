@@ -1,0 +1,105 @@
+"""From a :class:`~camera.config.Config` to running objects: data dir, engines, sinks, pipeline.
+
+The CLI, the demo, the benchmark and the tests all build through here, so
+what they run is what the daemon runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from camera.alerts import AlertSink, CommandSink, JsonlSink, WebhookSink
+from camera.capture import open_source
+from camera.config import Config, EngineConfig
+from camera.engines import Engine, create_engine
+from camera.engines.base import DetectorSettings
+from camera.enroll import rebuild
+from camera.errors import ConfigError
+from camera.gallery import Gallery
+from camera.pipeline import CameraSetup, CooldownPolicy, Pipeline, Recogniser
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAMERA = "default"
+
+
+def data_dir(cfg: Config, override: Path | None = None) -> Path:
+    """``--data-dir``, else the config's, else ``$FACECAM_DATA_DIR``, else the user data directory."""
+    if override is not None:
+        return Path(override).expanduser()
+    if cfg.data_dir is not None:
+        return Path(cfg.data_dir).expanduser()
+    if os.environ.get("FACECAM_DATA_DIR"):
+        return Path(os.environ["FACECAM_DATA_DIR"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("facecam"))
+
+
+def detector_settings(ec: EngineConfig) -> DetectorSettings:
+    """The engine config's detector fields as :class:`DetectorSettings`."""
+    return DetectorSettings(model=ec.detector, upsample=ec.upsample, max_width_px=ec.detect_max_width,
+                            min_face_px=ec.min_face_px)
+
+
+class EngineCache:
+    """Builds one engine per distinct (name, detector settings), sharing it between cameras."""
+
+    def __init__(self, cache_dir: Path | None) -> None:
+        self.cache_dir = cache_dir
+        self._engines: dict[tuple[str, DetectorSettings], Engine] = {}
+
+    def get(self, name: str, settings: DetectorSettings) -> Engine:
+        key = (name, settings)
+        if key not in self._engines:
+            self._engines[key] = create_engine(name, settings, self.cache_dir)
+        return self._engines[key]
+
+
+def enrolment_engine(cfg: Config, engines: EngineCache) -> Engine:
+    """The engine used to enrol photos: the configured one, looking at up to 1600 px wide."""
+    ec = cfg.engine
+    settings = DetectorSettings(model=ec.detector, upsample=max(ec.upsample, 1), max_width_px=1600,
+                                min_face_px=ec.min_face_px)
+    return engines.get(ec.name, settings)
+
+
+def build_sinks(cfg: Config) -> list[AlertSink]:
+    """The sinks named in ``[alerts]``, in a fixed order: jsonl, commands, webhooks."""
+    a = cfg.alerts
+    sinks: list[AlertSink] = []
+    if a.jsonl is not None:
+        sinks.append(JsonlSink(a.jsonl))
+    sinks += [CommandSink(c.argv, c.timeout_s, name=f"command[{i}]") for i, c in enumerate(a.command)]
+    sinks += [WebhookSink(w.url, w.timeout_s, w.retries, headers=w.headers, name=f"webhook[{i}]")
+              for i, w in enumerate(a.webhook)]
+    return sinks
+
+
+def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertSink] | None = None) -> Pipeline:
+    """Every configured camera, with its recogniser, ready to run.
+
+    Stored photos without an embedding from the engine's model are embedded
+    first (a model change rebuilds the gallery from its photos).
+    """
+    if not cfg.cameras:
+        raise ConfigError("no camera to run: give --source, or add a [cameras.NAME] table with a source")
+    engines = EngineCache(root / "models")
+    rebuilt = rebuild(gallery, enrolment_engine(cfg, engines))
+    if rebuilt:
+        log.info("embedded %d stored photos with the current model", sum(o.ok for o in rebuilt))
+    setups = []
+    for name, cam in cfg.cameras.items():
+        engine = engines.get(cfg.engine.name, detector_settings(cfg.engine_for(name)))
+        index = gallery.index(engine.embedder.model_id)
+        if len(index) == 0:
+            log.warning("the gallery has no one enrolled: every face will be 'unknown' "
+                        "(enrol with `facecam enroll NAME PHOTO...`)")
+        max_distance = cfg.max_distance_for(name, engine.embedder.default_max_distance)
+        source = open_source(cam.source)
+        setups.append(CameraSetup(name, source, Recogniser(engine, index, max_distance), cam.fps_cap, cam.realtime))
+    policy = CooldownPolicy(cfg.alerts.cooldown_s, cfg.alerts.alert_unknown)
+    snapshot_dir = root / "snapshots" if cfg.alerts.snapshots else None
+    return Pipeline(setups, build_sinks(cfg) if sinks is None else sinks, policy, snapshot_dir)

@@ -1,0 +1,57 @@
+"""Frame sources and the capture worker.
+
+:func:`open_source` turns a source string into a :class:`FrameSource`:
+
+=========================  ==========================================
+``0``, ``/dev/video0``     V4L2 / USB camera (index or device path)
+``rtsp://…``, ``http://…`` network camera (RTSP, HTTP, MJPEG) via FFmpeg
+``picamera``, ``picamera:1``  Raspberry Pi camera through picamera2
+a folder                   its photos, in file-name order
+a file                     a video file
+=========================  ==========================================
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from camera.capture.base import FrameSource, RawFrame
+from camera.capture.folder import ImageFolderSource
+from camera.capture.opencv_sources import LiveCaptureSource, VideoFileSource
+from camera.capture.worker import CaptureStats, CaptureWorker
+from camera.errors import CameraUnavailable
+
+__all__ = ["CaptureStats", "CaptureWorker", "FrameSource", "RawFrame", "open_source"]
+
+_URL = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
+
+
+def open_source(spec: str) -> FrameSource:
+    """The :class:`FrameSource` for ``spec`` (not yet opened).
+
+    Raises :class:`CameraUnavailable` when ``spec`` names nothing that exists.
+    """
+    spec = spec.strip()
+    if not spec:
+        raise CameraUnavailable("empty source; give a file, folder, device (0, /dev/video0), URL or 'picamera'")
+    if spec.isdigit():
+        return LiveCaptureSource(int(spec))
+    if _URL.match(spec):
+        return LiveCaptureSource(spec)
+    if spec == "picamera" or spec.startswith("picamera:"):
+        from camera.capture.picamera import PiCameraSource
+
+        index = spec.partition(":")[2]
+        if index and not index.isdigit():
+            raise CameraUnavailable(f"{spec!r}: expected picamera or picamera:N with N a number")
+        return PiCameraSource(int(index or 0))
+    if spec.startswith("/dev/video"):
+        return LiveCaptureSource(spec)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return ImageFolderSource(path)
+    if path.is_file():
+        return VideoFileSource(path)
+    raise CameraUnavailable(f"source {spec!r}: no such file, folder or device "
+                            "(give a video file, a photo folder, 0 or /dev/video0, an rtsp:// URL or 'picamera')")

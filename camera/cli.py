@@ -1,0 +1,243 @@
+"""The ``facecam`` command (also ``python -m camera``).
+
+Exit status: 0 success (and a run stopped by SIGINT/SIGTERM); 1 some items
+failed (for example photos skipped at enrolment); 2 the command could not go
+on (bad config, missing camera, unreadable gallery). Errors are one line on
+standard error, starting with ``facecam: error:``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from camera import __version__
+from camera.config import Config, load_config
+from camera.errors import FacecamError
+
+log = logging.getLogger("camera")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML config file (see facecam.example.toml)")
+    p.add_argument("--data-dir", type=Path, help="gallery, snapshots and model cache "
+                   "(default: $FACECAM_DATA_DIR or the user data directory)")
+    p.add_argument("--engine", help="detection/embedding engine: dlib or onnx")
+    p.add_argument("--detector", choices=["hog", "cnn", "mmod", "yunet"], help="face detector")
+    p.add_argument("--upsample", type=int, help="times to double the image to find small faces (0-3)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facecam", description="Local, private face recognition for cameras.")
+    parser.add_argument("--version", action="version", version=f"facecam {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="recognise faces from a camera, video or photo folder and raise alerts")
+    _common(run)
+    run.add_argument("--source", help="video file, photo folder, 0 or /dev/videoN, rtsp:// or http:// URL, "
+                     "picamera (replaces the config's cameras)")
+    run.add_argument("--camera", default="default", help="camera name for --source (default: default)")
+    run.add_argument("--jsonl", help="write alerts as JSON lines to FILE ('-' for standard output)")
+    run.add_argument("--max-distance", type=float, help="name a face only at or below this distance")
+    run.add_argument("--fps-cap", type=float, help="process at most this many frames a second")
+    run.add_argument("--cooldown", type=float, help="seconds before the same person alerts again")
+    run.add_argument("--snapshots", action="store_true", default=None, help="save a JPEG per alert")
+
+    enroll = sub.add_parser("enroll", help="enrol a person from photos showing only them")
+    _common(enroll)
+    enroll.add_argument("name", nargs="?", help="the person's name")
+    enroll.add_argument("photos", nargs="*", type=Path, help="photos of that person, one face each")
+    enroll.add_argument("--from-dir", type=Path, help="enrol everyone in DIR/NAME/*.jpg")
+
+    people = sub.add_parser("people", help="list, rename or remove enrolled people")
+    _common(people)
+    psub = people.add_subparsers(dest="action", metavar="ACTION")
+    psub.add_parser("list", help="list people (the default)")
+    ren = psub.add_parser("rename", help="rename a person")
+    ren.add_argument("old")
+    ren.add_argument("new")
+    rem = psub.add_parser("remove", help="remove a person and their photos")
+    rem.add_argument("name")
+    psub.add_parser("rebuild", help="re-embed stored photos with the current engine's model")
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("file", type=Path)
+
+    demo = sub.add_parser("demo", help="run the whole pipeline offline on a bundled photograph")
+    _common(demo)
+
+    sub.add_parser("evaluate", help="offline accuracy and speed evaluation (see facecam evaluate --help)",
+                   add_help=False)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config) if getattr(args, "config", None) else Config()
+    return cfg.with_overrides(**{"engine.name": getattr(args, "engine", None),
+                                 "engine.detector": getattr(args, "detector", None),
+                                 "engine.upsample": getattr(args, "upsample", None)})
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from camera.app import build_pipeline, data_dir
+    from camera.gallery import Gallery
+
+    cfg = _config(args).with_overrides(**{"matching.max_distance": args.max_distance,
+                                          "alerts.jsonl": args.jsonl, "alerts.cooldown_s": args.cooldown,
+                                          "alerts.snapshots": args.snapshots})
+    if args.source is not None:
+        cam = {"source": args.source, "fps_cap": args.fps_cap}
+        cfg = Config.model_validate({**cfg.model_dump(), "cameras": {args.camera: cam}})
+    elif args.fps_cap is not None:
+        cfg = cfg.with_overrides(**{f"cameras.{n}.fps_cap": args.fps_cap for n in cfg.cameras})
+    root = data_dir(cfg, args.data_dir)
+    with Gallery(root) as gallery:
+        pipeline = build_pipeline(cfg, root, gallery)
+
+        def _stop(signum: int, _frame: object) -> None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            pipeline.stop_reason = "signal"
+            pipeline.stop.set()
+
+        old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            summary = pipeline.run()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+    for name, st in summary.cameras.items():
+        fps = st.frames / summary.wall_s if summary.wall_s else 0.0
+        log.info("%s: %d frames (%.1f fps), %d faces, %d alerts, %d dropped, %d frame errors", name, st.frames,
+                 fps, st.faces, st.alerts, summary.dropped.get(name, 0), st.errors)
+    return 0
+
+
+def _print_outcomes(outcomes: list) -> int:
+    for o in outcomes:
+        line = f"{o.status:9} {o.person}: {o.path}" + (f" ({o.reason})" if o.reason and o.status != "skipped" else "")
+        print(line if o.status != "skipped" else f"skipped   {o.reason}")
+    ok = sum(o.ok for o in outcomes)
+    print(f"{ok} of {len(outcomes)} photos enrolled", file=sys.stderr)
+    return 0 if ok == len(outcomes) else 1
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from camera.app import EngineCache, data_dir, enrolment_engine
+    from camera.enroll import enroll_from_dir, enroll_photos
+    from camera.gallery import Gallery, validate_name
+
+    if args.from_dir is None and (not args.name or not args.photos):
+        raise FacecamError("give NAME and at least one PHOTO, or --from-dir DIR")
+    if args.from_dir is not None and (args.name or args.photos):
+        raise FacecamError("--from-dir takes the names from DIR/NAME/; give no NAME or PHOTO with it")
+    if args.name:
+        validate_name(args.name)
+    cfg = _config(args)
+    root = data_dir(cfg, args.data_dir)
+    engine = enrolment_engine(cfg, EngineCache(root / "models"))
+    with Gallery(root) as gallery:
+        if args.from_dir is not None:
+            outcomes = enroll_from_dir(gallery, engine, args.from_dir)
+        else:
+            outcomes = enroll_photos(gallery, engine, args.name, args.photos)
+    return _print_outcomes(outcomes)
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    from camera.app import EngineCache, data_dir, enrolment_engine
+    from camera.enroll import rebuild
+    from camera.gallery import Gallery
+
+    cfg = _config(args)
+    root = data_dir(cfg, args.data_dir)
+    with Gallery(root) as gallery:
+        if args.action in (None, "list"):
+            rows = gallery.people()
+            if not rows:
+                print(f"no one is enrolled in {root}", file=sys.stderr)
+            for p in rows:
+                print(f"{json.dumps(p.name, ensure_ascii=False)}\t{p.photos} photos\t{p.embeddings} embeddings"
+                      f"\t{', '.join(p.models)}")
+        elif args.action == "rename":
+            gallery.rename(args.old, args.new)
+            print(f"renamed {args.old!r} to {args.new!r}")
+        elif args.action == "remove":
+            n = gallery.remove(args.name)
+            print(f"removed {args.name!r} and {n} photos")
+        elif args.action == "rebuild":
+            return _print_outcomes(rebuild(gallery, enrolment_engine(cfg, EngineCache(root / "models"))))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = load_config(args.file)
+    print(f"{args.file}: OK ({len(cfg.cameras)} cameras, engine {cfg.engine.name}, detector {cfg.engine.detector})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from camera.alerts import JsonlSink
+    from camera.app import EngineCache, build_pipeline, enrolment_engine
+    from camera.demo import DEMO_PERSON, astronaut_path, enrolment_photo, render_clip
+    from camera.enroll import enroll_photos
+    from camera.gallery import Gallery
+    from camera.imageio import load_image
+
+    cfg = _config(args)
+    with tempfile.TemporaryDirectory(prefix="facecam-demo-") as tmp:
+        root = args.data_dir or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        source = astronaut_path()
+        photo = enrolment_photo(load_image(source), root / "enrol_eileen_collins.png")
+        print(f"1. enrolling {DEMO_PERSON} from a crop of {source}", file=sys.stderr)
+        with Gallery(root) as gallery:
+            outcomes = enroll_photos(gallery, enrolment_engine(cfg, EngineCache(root / "models")),
+                                     DEMO_PERSON, [photo])
+            if not all(o.ok for o in outcomes):
+                raise FacecamError(f"demo enrolment failed: {outcomes[0].reason}")
+            clip = render_clip(load_image(source), root / "demo_clip.mp4")
+            print(f"2. rendered a {clip.stat().st_size // 1024} KiB test clip: {clip}", file=sys.stderr)
+            print("3. running capture → detect → embed → match → alerts on it; alerts:", file=sys.stderr)
+            cfg = Config.model_validate({**cfg.model_dump(), "cameras": {"demo": {"source": str(clip)}}})
+            pipeline = build_pipeline(cfg, root, gallery, sinks=[JsonlSink("-")])
+            summary = pipeline.run()
+    st = summary.cameras["demo"]
+    named = sum(a.person == DEMO_PERSON for a in pipeline.alerts)
+    print(f"done: {st.frames} frames, {st.faces} faces, {len(pipeline.alerts)} alerts, {named} naming "
+          f"{DEMO_PERSON}, in {summary.wall_s:.1f} s", file=sys.stderr)
+    return 0 if named else 1
+
+
+COMMANDS = {"run": cmd_run, "enroll": cmd_enroll, "people": cmd_people, "check-config": cmd_check_config,
+            "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    if argv and argv[0] == "evaluate":
+        from camera.evaluation.cli import main as evaluate_main
+
+        return evaluate_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return COMMANDS[args.command](args)
+    except FacecamError as exc:
+        print(f"facecam: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

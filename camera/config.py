@@ -1,0 +1,217 @@
+"""One TOML configuration file, validated by pydantic.
+
+Unknown keys are rejected, values are bounded, and each camera may override
+the ``[engine]`` and ``[matching]`` settings. :func:`load_config` reports a
+bad file as ``FILE:LINE: key: problem``; command-line flags are applied on top
+with :meth:`Config.with_overrides`. See ``facecam.example.toml`` for a
+commented example.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from camera.errors import ConfigError
+
+CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EngineConfig(_Strict):
+    """Which engine detects and embeds faces, and how hard it looks."""
+
+    name: str = Field("dlib", description="engine: 'dlib' (face_recognition) or 'onnx' (no dlib needed)")
+    detector: Literal["hog", "cnn", "mmod", "yunet"] = Field(
+        "hog", description="face detector: hog (fast, frontal), cnn/mmod (more recall, slower)")
+    upsample: int = Field(1, ge=0, le=3, description="times the image is doubled to find small faces (~4x cost)")
+    detect_max_width: int | None = Field(
+        640, ge=32, le=8192, description="detection runs on a copy at most this wide, in pixels (none: full size)")
+    min_face_px: int = Field(20, ge=0, le=4000, description="ignore faces smaller than this, in pixels")
+
+    @field_validator("name")
+    @classmethod
+    def _known_engine(cls, v: str) -> str:
+        from camera.engines import ENGINES
+
+        if v not in ENGINES:
+            raise ValueError(f"unknown engine {v!r}; choose one of: {', '.join(sorted(ENGINES))}")
+        return v
+
+
+class MatchingConfig(_Strict):
+    """When a face counts as an enrolled person."""
+
+    max_distance: float | None = Field(
+        None, gt=0.0, le=2.0,
+        description="name a face only when its Euclidean distance to the person is at most this "
+                    "(lower: stricter); default: the model's own (0.6 for dlib's ResNet)")
+
+
+class CommandSinkConfig(_Strict):
+    """Run a program per alert (argv list; never a shell)."""
+
+    argv: list[str] = Field(..., min_length=1, description="program and arguments; {person}, {camera}, "
+                            "{time}, {id}, {distance}, {snapshot} are replaced")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="seconds before the program is killed")
+
+
+class WebhookSinkConfig(_Strict):
+    """HTTP POST of each alert's JSON."""
+
+    url: str = Field(..., pattern=r"^https?://", description="endpoint (http:// or https://)")
+    timeout_s: float = Field(5.0, gt=0, le=120, description="seconds per attempt")
+    retries: int = Field(3, ge=0, le=20, description="extra attempts after a failure")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers")
+
+
+class AlertsConfig(_Strict):
+    """Where alerts go and how often."""
+
+    jsonl: str | None = Field(None, description="JSON-lines file for alerts, or '-' for standard output")
+    cooldown_s: float = Field(30.0, ge=0, le=86400,
+                              description="seconds (on the camera's clock) before the same person on the "
+                                          "same camera alerts again")
+    alert_unknown: bool = Field(True, description="alert for faces that match no one")
+    snapshots: bool = Field(False, description="save a JPEG of the frame for each alert in DATA_DIR/snapshots")
+    command: list[CommandSinkConfig] = Field(default_factory=list, description="[[alerts.command]] sinks")
+    webhook: list[WebhookSinkConfig] = Field(default_factory=list, description="[[alerts.webhook]] sinks")
+
+
+class EngineOverride(_Strict):
+    """Per-camera changes to ``[engine]`` (the engine itself is shared)."""
+
+    detector: Literal["hog", "cnn", "mmod", "yunet"] | None = None
+    upsample: int | None = Field(None, ge=0, le=3)
+    detect_max_width: int | None = Field(None, ge=32, le=8192)
+    min_face_px: int | None = Field(None, ge=0, le=4000)
+
+
+class CameraConfig(_Strict):
+    """One camera."""
+
+    source: str = Field(..., min_length=1, description="file, folder, 0 or /dev/videoN, rtsp:// URL, picamera")
+    fps_cap: float | None = Field(None, gt=0, le=120, description="process at most this many frames a second")
+    realtime: bool | None = Field(None, description="drop frames when busy (default: yes for live sources)")
+    engine: EngineOverride = Field(default_factory=EngineOverride, description="detector overrides")
+    matching: MatchingConfig = Field(default_factory=MatchingConfig, description="threshold override")
+
+
+class Config(_Strict):
+    """The whole configuration file."""
+
+    data_dir: Path | None = Field(None, description="gallery, snapshots and caches (default: the user data dir)")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log verbosity")
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="detection and embedding")
+    matching: MatchingConfig = Field(default_factory=MatchingConfig, description="matching threshold")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="alert sinks")
+    cameras: dict[str, CameraConfig] = Field(default_factory=dict, description="[cameras.NAME] tables")
+
+    @field_validator("cameras")
+    @classmethod
+    def _camera_names(cls, v: dict[str, CameraConfig]) -> dict[str, CameraConfig]:
+        for name in v:
+            if not CAMERA_NAME.match(name):
+                raise ValueError(f"camera name {name!r}: use letters, digits, '_' or '-' (at most 64)")
+        return v
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with dotted keys replaced, e.g. ``{"engine.name": "onnx"}``; ``None`` values are ignored."""
+        data = self.model_dump()
+        for dotted, value in changes.items():
+            if value is None:
+                continue
+            node = data
+            *parents, leaf = dotted.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = value
+        try:
+            return Config.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from exc
+
+    def engine_for(self, camera: str) -> EngineConfig:
+        """``[engine]`` with the camera's overrides applied."""
+        cam = self.cameras.get(camera)
+        if cam is None:
+            return self.engine
+        changes = {k: v for k, v in cam.engine.model_dump().items() if v is not None}
+        return self.engine.model_copy(update=changes)
+
+    def max_distance_for(self, camera: str, model_default: float) -> float:
+        """The camera's threshold, else the global one, else the model's default."""
+        cam = self.cameras.get(camera)
+        if cam is not None and cam.matching.max_distance is not None:
+            return cam.matching.max_distance
+        return self.matching.max_distance if self.matching.max_distance is not None else model_default
+
+
+def _describe(err: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    msg = "unknown key (not allowed here)" if err["type"] == "extra_forbidden" else err["msg"]
+    return f"{key}: {msg}"
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a TOML file; :class:`ConfigError` names the file, line and key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, name: str = "<config>") -> Config:
+    """Validate TOML text; see :func:`load_config`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: not valid TOML: {exc}") from exc
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            line = find_line(text, [str(p) for p in err["loc"]])
+            where = f"{name}:{line}" if line else name
+            problems.append(f"{where}: {_describe(err)}")
+        raise ConfigError("; ".join(problems)) from exc
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)\s*=")
+
+
+def find_line(text: str, loc: list[str]) -> int | None:
+    """The 1-based line where the key at ``loc`` (e.g. ``["cameras", "door", "fps"]``) is set.
+
+    Tracks ``[table]`` headers; falls back to the deepest table header found.
+    Array indexes in ``loc`` are skipped. Returns ``None`` when nothing fits.
+    """
+    keys = [k for k in loc if not k.isdigit()]
+    table: list[str] = []
+    best: int | None = None
+    for i, raw in enumerate(text.splitlines(), start=1):
+        m = _HEADER.match(raw)
+        if m:
+            table = [p.strip().strip("\"'") for p in m.group(1).split(".")]
+            if table and keys[: len(table)] == table:
+                best = i
+            continue
+        k = _KEY.match(raw)
+        if k:
+            dotted = table + [p.strip().strip("\"'") for p in k.group(1).split(".")]
+            if dotted == keys or (len(dotted) < len(keys) and keys[: len(dotted)] == dotted):
+                return i
+    return best

@@ -1,0 +1,249 @@
+"""The household's enrolled people, in SQLite under the data directory.
+
+Layout: ``DATA_DIR/gallery.sqlite3`` (people, photos, embeddings) and
+``DATA_DIR/photos/<sha256>.<ext>`` (the enrolment photos as given: they are
+the source of truth, so embeddings can be rebuilt when the model changes).
+Every embedding records the ``model_id`` that made it and its photo's sha256.
+Each change is one transaction: a failure leaves the gallery as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from camera.errors import GalleryError
+from camera.fsutil import atomic_write
+from camera.matching import GalleryIndex
+from camera.types import UNKNOWN
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MAX_NAME_LEN = 200
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS people (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS photos (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL,
+    stored_path TEXT NOT NULL,
+    source_name TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    UNIQUE (person_id, sha256)
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    id INTEGER PRIMARY KEY,
+    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    model_id TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    box_xyxy TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (photo_id, model_id)
+);
+"""
+
+
+def validate_name(name: str) -> str:
+    """The name as stored (Unicode NFC, outer whitespace stripped), or GalleryError.
+
+    Any letters, quotes, punctuation or newlines are allowed: names are data,
+    never code. Refused: empty, NUL characters, longer than 200 characters,
+    and the reserved word ``unknown``.
+    """
+    clean = unicodedata.normalize("NFC", name).strip()
+    if not clean:
+        raise GalleryError("a person's name cannot be empty")
+    if "\x00" in clean:
+        raise GalleryError("a person's name cannot contain NUL characters")
+    if len(clean) > MAX_NAME_LEN:
+        raise GalleryError(f"a person's name is limited to {MAX_NAME_LEN} characters, got {len(clean)}")
+    if clean.lower() == UNKNOWN:
+        raise GalleryError(f"{UNKNOWN!r} is reserved for faces that match no one; choose another name")
+    return clean
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """One row of ``facecam people``."""
+
+    name: str
+    photos: int
+    embeddings: int
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """A stored enrolment photo, for rebuilding embeddings."""
+
+    photo_id: int
+    person: str
+    sha256: str
+    path: Path
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+class Gallery:
+    """The SQLite gallery under ``data_dir``. Use as a context manager or call close()."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            (self.data_dir / "photos").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise GalleryError(f"cannot create data directory {self.data_dir}: {exc.strerror or exc}") from exc
+        self.path = self.data_dir / "gallery.sqlite3"
+        try:
+            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            raise GalleryError(f"{self.path} is not a usable gallery database: {exc}") from exc
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ----- writing -----------------------------------------------------------------
+
+    def add_photo_embedding(self, name: str, photo_bytes: bytes, sha256: str, source_name: str,
+                            suffix: str, vector: np.ndarray, model_id: str,
+                            box_xyxy: tuple[float, float, float, float]) -> bool:
+        """Enrol one photo of ``name`` with its embedding, creating the person if new.
+
+        The photo's bytes are stored first (atomically, named by sha256), then
+        the rows in one transaction. Returns False when this person already
+        has this exact photo with an embedding from ``model_id`` (nothing changes).
+        """
+        name = validate_name(name)
+        vec = np.asarray(vector, dtype="<f8").ravel()
+        stored = self._store_photo(photo_bytes, sha256, suffix)
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO people (name, created_at) VALUES (?, ?)", (name, _now()))
+            (person_id,) = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+            db.execute("INSERT OR IGNORE INTO photos (person_id, sha256, stored_path, source_name, added_at) "
+                       "VALUES (?, ?, ?, ?, ?)", (person_id, sha256, stored.name, source_name, _now()))
+            (photo_id,) = db.execute("SELECT id FROM photos WHERE person_id = ? AND sha256 = ?",
+                                     (person_id, sha256)).fetchone()
+            cur = db.execute("INSERT OR IGNORE INTO embeddings (photo_id, model_id, vector, box_xyxy, created_at)"
+                             " VALUES (?, ?, ?, ?, ?)",
+                             (photo_id, model_id, vec.tobytes(), ",".join(f"{v:.1f}" for v in box_xyxy), _now()))
+            return cur.rowcount == 1
+
+    def _store_photo(self, data: bytes, sha256: str, suffix: str) -> Path:
+        suffix = suffix.lower() if suffix.lower() in {".jpg", ".jpeg", ".png", ".pgm", ".bmp", ".webp"} else ".img"
+        path = self.data_dir / "photos" / f"{sha256}{suffix}"
+        if path.exists():
+            return path
+        atomic_write(path, data)
+        return path
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename a person; GalleryError if ``old`` is unknown or ``new`` is taken."""
+        old_clean, new_clean = validate_name(old), validate_name(new)
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM people WHERE name = ?", (old_clean,)).fetchone():
+                raise GalleryError(f"no person named {old_clean!r}; see `facecam people list`")
+            if db.execute("SELECT 1 FROM people WHERE name = ?", (new_clean,)).fetchone():
+                raise GalleryError(f"{new_clean!r} is already enrolled; remove or rename them first")
+            db.execute("UPDATE people SET name = ? WHERE name = ?", (new_clean, old_clean))
+
+    def remove(self, name: str) -> int:
+        """Remove a person with their photos and embeddings; returns photos removed."""
+        clean = validate_name(name)
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM people WHERE name = ?", (clean,)).fetchone()
+            if not row:
+                raise GalleryError(f"no person named {clean!r}; see `facecam people list`")
+            paths = [r[0] for r in db.execute("SELECT stored_path FROM photos WHERE person_id = ?", row)]
+            db.execute("DELETE FROM people WHERE id = ?", row)
+        for p in paths:  # a photo file may be shared by two people (same bytes)
+            if not self._db.execute("SELECT 1 FROM photos WHERE stored_path = ?", (p,)).fetchone():
+                (self.data_dir / "photos" / p).unlink(missing_ok=True)
+        return len(paths)
+
+    def add_embedding(self, photo_id: int, vector: np.ndarray, model_id: str,
+                      box_xyxy: tuple[float, float, float, float]) -> None:
+        """Store (or replace) the embedding of a stored photo for ``model_id`` (used by rebuild)."""
+        vec = np.asarray(vector, dtype="<f8").ravel()
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO embeddings (photo_id, model_id, vector, box_xyxy, created_at) "
+                       "VALUES (?, ?, ?, ?, ?)",
+                       (photo_id, model_id, vec.tobytes(), ",".join(f"{v:.1f}" for v in box_xyxy), _now()))
+
+    # ----- reading -----------------------------------------------------------------
+
+    def people(self) -> list[PersonSummary]:
+        """Every person with counts, sorted by name."""
+        rows = self._db.execute(
+            "SELECT p.name, COUNT(DISTINCT ph.id), COUNT(e.id), GROUP_CONCAT(DISTINCT e.model_id) "
+            "FROM people p LEFT JOIN photos ph ON ph.person_id = p.id "
+            "LEFT JOIN embeddings e ON e.photo_id = ph.id GROUP BY p.id ORDER BY p.name").fetchall()
+        return [PersonSummary(n, ph, e, tuple(sorted((m or "").split(",")) if m else ())) for n, ph, e, m in rows]
+
+    def photos(self) -> list[StoredPhoto]:
+        """Every stored enrolment photo."""
+        rows = self._db.execute("SELECT ph.id, p.name, ph.sha256, ph.stored_path FROM photos ph "
+                                "JOIN people p ON p.id = ph.person_id ORDER BY ph.id").fetchall()
+        return [StoredPhoto(i, n, s, self.data_dir / "photos" / sp) for i, n, s, sp in rows]
+
+    def photos_missing(self, model_id: str) -> list[StoredPhoto]:
+        """Stored photos that have no embedding from ``model_id`` yet."""
+        have = {r[0] for r in self._db.execute("SELECT photo_id FROM embeddings WHERE model_id = ?", (model_id,))}
+        return [p for p in self.photos() if p.photo_id not in have]
+
+    def index(self, model_id: str) -> GalleryIndex:
+        """A snapshot of every embedding made by ``model_id``, for matching."""
+        rows = self._db.execute(
+            "SELECT p.name, e.vector FROM embeddings e JOIN photos ph ON ph.id = e.photo_id "
+            "JOIN people p ON p.id = ph.person_id WHERE e.model_id = ? ORDER BY p.name, e.id",
+            (model_id,)).fetchall()
+        if not rows:
+            return GalleryIndex.empty(model_id)
+        names = tuple(sorted({r[0] for r in rows}))
+        pos = {n: i for i, n in enumerate(names)}
+        vectors = np.stack([np.frombuffer(r[1], dtype="<f8") for r in rows]).astype(np.float64)
+        labels = np.array([pos[r[0]] for r in rows], dtype=np.int64)
+        return GalleryIndex(names, vectors, labels, model_id)
+
+    def counts(self) -> tuple[int, int, int]:
+        """(people, photos, embeddings): used by tests to check nothing changed."""
+        q = self._db.execute
+        return (q("SELECT COUNT(*) FROM people").fetchone()[0], q("SELECT COUNT(*) FROM photos").fetchone()[0],
+                q("SELECT COUNT(*) FROM embeddings").fetchone()[0])
