@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from camera.errors import InvalidImage
 
@@ -26,6 +27,9 @@ MAX_PIXELS = 50_000_000
 
 #: File name endings treated as photos when a folder is scanned.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".webp", ".tif", ".tiff"})
+
+
+_STRICT_LOAD = threading.Lock()
 
 
 def is_image_name(path: Path) -> bool:
@@ -64,14 +68,20 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = MAX_PIXEL
             w, h = img.size
             if w * h > max_pixels:
                 raise InvalidImage(f"{name}: {w}x{h} is {w * h / 1e6:.0f} megapixels, "
-                                   f"above the limit of {max_pixels / 1e6:.0f}; resize it first")
-            img.load()
+                                   f"above the limit of {max_pixels / 1e6:.0f} megapixels; resize it first")
+            with _STRICT_LOAD:  # face_recognition turns on LOAD_TRUNCATED_IMAGES for the whole process
+                saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+                try:
+                    img.load()
+                finally:
+                    ImageFile.LOAD_TRUNCATED_IMAGES = saved
     except InvalidImage:
         raise
     except UnidentifiedImageError as exc:
         raise InvalidImage(f"{name}: not an image file (unrecognised format)") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidImage(f"{name}: image too large to decode safely ({exc})") from exc
+        raise InvalidImage(f"{name}: the image is too large to decode safely, above the limit of "
+                           f"{max_pixels / 1e6:.0f} megapixels; resize it first") from exc
     except OSError as exc:
         raise InvalidImage(f"{name}: corrupt or truncated image ({exc})") from exc
     except (ValueError, SyntaxError) as exc:

