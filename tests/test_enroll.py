@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from camera.enroll import enroll_from_dir, enroll_photos
+from camera.enroll import enroll_photos
 from camera.errors import GalleryError
 from camera.gallery import Gallery
 from tests.conftest import AGEITGEY, facecam
@@ -113,8 +113,8 @@ def test_rebuild_after_model_change(tmp_path, dlib_engine):
 
 def test_enroll_from_dir_and_recognise_knn_test_photos(tmp_path, dlib_engine):
     """knn_examples/train enrolled with --from-dir; each single-person test photo is named correctly."""
-    from camera.matching import match_embeddings
     from camera.imageio import load_image
+    from camera.matching import match_embeddings
 
     root = tmp_path / "data"
     r = facecam("enroll", "--data-dir", str(root), "--from-dir", str(AGEITGEY / "knn_examples" / "train"))
