@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Benchmark: the face_recognition library's own loop against facecam's engines, on the same clip.
+
+    .venv/bin/python scripts/bench.py [--source CLIP] [--engines dlib,onnx] [--json FILE]
+
+Each run happens in its own process (so peak RSS is that run's own), on every
+frame of the clip, with the same people enrolled (by default the hamilton
+clip with lin_manuel_miranda and alex_lacamoire from ../shared/data):
+
+- ``face_recognition_loop``: face_recognition's ``facerec_from_video_file``
+  example: ``face_locations`` (HOG, upsample 1, full frame) and
+  ``face_encodings`` on every frame, ``compare_faces`` at 0.6.
+- ``dlib`` / ``onnx``: ``facecam run`` through the real pipeline
+  (:func:`camera.app.build_pipeline`) with that engine, its configured
+  detector settings (shown in the table), timings taken around the engine's
+  ``detect`` and ``embed`` calls.
+
+Figures: ``fps`` (frames / wall seconds of the loop, model loading
+excluded), ``detect_ms_per_frame`` (detector time / frames it ran on),
+``embed_ms_per_face`` (landmarks + chip + descriptor / faces embedded),
+``faces`` (faces embedded), ``peak_rss_mb`` (the process's maximum resident
+set), ``named`` (people named at least once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "ageitgey+face_recognition"
+DEFAULT_CLIP = DATA / "video" / "short_hamilton_clip.mp4"
+DEFAULT_PEOPLE = [DATA / "identities" / "lin_manuel_miranda", DATA / "identities" / "alex_lacamoire"]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_face_recognition_loop(clip: Path, people: list[Path]) -> dict:
+    """face_recognition's facerec_from_video_file loop, timed per stage."""
+    import cv2
+    import face_recognition
+    import numpy as np
+
+    names, known = [], []
+    for folder in people:
+        for photo in sorted(folder.iterdir()):
+            enc = face_recognition.face_encodings(face_recognition.load_image_file(str(photo)))
+            if enc:
+                names.append(folder.name)
+                known.append(enc[0])
+    cap = cv2.VideoCapture(str(clip))
+    frames = faces = 0
+    detect_s = embed_s = 0.0
+    named: set[str] = set()
+    t0 = time.perf_counter()
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        # the example's `frame[:, :, ::-1]` view is refused by current dlib (face_recognition
+        # issues 1497/1582); a contiguous copy is what it needs now
+        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+        frames += 1
+        t = time.perf_counter()
+        locations = face_recognition.face_locations(rgb)
+        detect_s += time.perf_counter() - t
+        t = time.perf_counter()
+        encodings = face_recognition.face_encodings(rgb, locations)
+        embed_s += time.perf_counter() - t
+        faces += len(encodings)
+        for enc in encodings:
+            hits = face_recognition.compare_faces(known, enc, tolerance=0.6)
+            if True in hits:
+                named.add(names[hits.index(True)])
+    wall = time.perf_counter() - t0
+    return {"fps": frames / wall, "frames": frames, "detect_ms_per_frame": 1000 * detect_s / max(frames, 1),
+            "embed_ms_per_face": 1000 * embed_s / max(faces, 1), "faces": faces, "peak_rss_mb": _peak_rss_mb(),
+            "named": sorted(named), "settings": "hog, upsample 1, full frame, every frame"}
+
+
+class _Timed:
+    """Wraps a detector or embedder and adds up the seconds spent in it."""
+
+    def __init__(self, inner, method: str) -> None:
+        self._inner, self._method = inner, method
+        self.seconds, self.calls, self.items = 0.0, 0, 0
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def _call(self, *args):
+        t = time.perf_counter()
+        out = getattr(self._inner, self._method)(*args)
+        self.seconds += time.perf_counter() - t
+        self.calls += 1
+        self.items += len(out)
+        return out
+
+    def detect(self, rgb):
+        return self._call(rgb)
+
+    def embed(self, rgb, detections):
+        return self._call(rgb, detections)
+
+
+def run_facecam(engine: str, clip: Path, people: list[Path], detector: str | None, upsample: int | None) -> dict:
+    """``facecam run`` on the clip with ``engine``, through the real pipeline."""
+    import camera.app as app
+    from camera.config import Config
+    from camera.engines import Engine
+    from camera.enroll import enroll_photos
+    from camera.gallery import Gallery
+
+    timers: list[tuple[_Timed, _Timed]] = []
+    real_create = app.create_engine
+
+    def timed_create(name, settings, cache_dir):
+        e = real_create(name, settings, cache_dir)
+        pair = (_Timed(e.detector, "detect"), _Timed(e.embedder, "embed"))
+        timers.append(pair)
+        return Engine(e.name, pair[0], pair[1])
+
+    app.create_engine = timed_create  # measure inside the real pipeline without changing it
+    with tempfile.TemporaryDirectory(prefix="facecam-bench-") as tmp:
+        root = Path(tmp)
+        overrides = {"engine": {"name": engine, **({"detector": detector} if detector else {}),
+                                **({"upsample": upsample} if upsample is not None else {})},
+                     "cameras": {"bench": {"source": str(clip)}}, "alerts": {"cooldown_s": 30}}
+        cfg = Config.model_validate(overrides)
+        with Gallery(root) as gallery:
+            enrol = app.enrolment_engine(cfg, app.EngineCache(root / "models"))
+            for folder in people:
+                enroll_photos(gallery, enrol, folder.name, sorted(folder.iterdir()))
+            timers.clear()  # enrolment is not part of the run
+            pipeline = app.build_pipeline(cfg, root, gallery, sinks=[])
+            summary = pipeline.run()
+    st = summary.cameras["bench"]
+    det = sum(d.seconds for d, _ in timers)
+    det_calls = sum(d.calls for d, _ in timers)
+    emb = sum(e.seconds for _, e in timers)
+    faces = sum(e.items for _, e in timers)
+    ec = cfg.engine
+    return {"fps": st.frames / summary.wall_s, "frames": st.frames,
+            "detect_ms_per_frame": 1000 * det / max(det_calls, 1), "detect_calls": det_calls,
+            "embed_ms_per_face": 1000 * emb / max(faces, 1), "faces": faces, "peak_rss_mb": _peak_rss_mb(),
+            "named": sorted({a.person for a in pipeline.alerts if a.person != "unknown"}),
+            "settings": f"{ec.detector}, upsample {ec.upsample}, detect width <= {ec.detect_max_width}"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", type=Path, default=DEFAULT_CLIP, help="video clip (default: the hamilton clip)")
+    p.add_argument("--people", type=Path, nargs="*", default=DEFAULT_PEOPLE, help="folders NAME/ of photos")
+    p.add_argument("--engines", default="dlib,onnx", help="facecam engines to run (comma-separated)")
+    p.add_argument("--detector", help="detector for the facecam runs (default: each engine's config default)")
+    p.add_argument("--upsample", type=int, help="upsampling for the facecam runs")
+    p.add_argument("--skip-loop", action="store_true", help="do not run the face_recognition loop")
+    p.add_argument("--json", type=Path, help="write {'runs': {NAME: {...}}} here")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one benchmark in this process
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    if args.one:
+        if args.one == "face_recognition_loop":
+            result = run_face_recognition_loop(args.source, args.people)
+        else:
+            result = run_facecam(args.one, args.source, args.people, args.detector, args.upsample)
+        print(json.dumps(result))
+        return 0
+
+    names = ([] if args.skip_loop else ["face_recognition_loop"]) + [e for e in args.engines.split(",") if e]
+    runs: dict[str, dict] = {}
+    for name in names:
+        cmd = [sys.executable, __file__, "--one", name, "--source", str(args.source), "--people",
+               *map(str, args.people)]
+        if args.detector:
+            cmd += ["--detector", args.detector]
+        if args.upsample is not None:
+            cmd += ["--upsample", str(args.upsample)]
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        if done.returncode != 0:
+            print(f"{name} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+            return 1
+        runs[name] = json.loads(done.stdout.strip().splitlines()[-1])
+
+    base = runs.get("face_recognition_loop")
+    header = f"| run | fps | x loop | detect ms/frame | embed ms/face | faces | peak RSS MB | named | detector |"
+    print(header)
+    print("|" + "---|" * 9)
+    for name, r in runs.items():
+        ratio = f"{r['fps'] / base['fps']:.1f}x" if base else "-"
+        print(f"| {name} | {r['fps']:.1f} | {ratio} | {r['detect_ms_per_frame']:.1f} | {r['embed_ms_per_face']:.1f} "
+              f"| {r['faces']} | {r['peak_rss_mb']:.0f} | {', '.join(r['named']) or '-'} | {r['settings']} |")
+    if args.json:
+        args.json.write_text(json.dumps({"source": str(args.source), "runs": runs}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
