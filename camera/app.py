@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from camera.alerts import AlertSink, CommandSink, JsonlSink, WebhookSink
@@ -66,16 +67,73 @@ def enrolment_engine(cfg: Config, engines: EngineCache) -> Engine:
     return engines.get(ec.name, settings)
 
 
-def build_sinks(cfg: Config) -> list[AlertSink]:
-    """The sinks named in ``[alerts]``, in a fixed order: jsonl, commands, webhooks."""
+def _auto_name(given: str | None, kind: str, i: int) -> str:
+    return given or (kind if i == 0 else f"{kind}-{i + 1}")
+
+
+def delivery_sinks(cfg: Config, root: Path, persons: Sequence[str] = (),
+                   cameras: Sequence[str] = ()) -> list[AlertSink]:
+    """The sinks named in ``[alerts]``: jsonl, commands, webhooks, MQTT, desktop, stream."""
     a = cfg.alerts
     sinks: list[AlertSink] = []
     if a.jsonl is not None:
         sinks.append(JsonlSink(a.jsonl))
-    sinks += [CommandSink(c.argv, c.timeout_s, name=f"command[{i}]") for i, c in enumerate(a.command)]
-    sinks += [WebhookSink(w.url, w.timeout_s, w.retries, headers=w.headers, name=f"webhook[{i}]")
+    sinks += [CommandSink(c.argv, c.timeout_s, name=_auto_name(c.name, "command", i))
+              for i, c in enumerate(a.command)]
+    sinks += [WebhookSink(w.url, w.timeout_s, w.retries, headers=w.headers, name=_auto_name(w.name, "webhook", i))
               for i, w in enumerate(a.webhook)]
+    for m in a.mqtt:
+        from camera.alerts.mqtt import MqttSink
+
+        password = None
+        if m.password_env:
+            if m.password_env not in os.environ:
+                raise ConfigError(f"alerts.mqtt {m.name!r}: the environment variable {m.password_env} "
+                                  "(password_env) is not set")
+            password = os.environ[m.password_env]
+        sinks.append(MqttSink(m.host, m.port, name=m.name, username=m.username, password=password,
+                              base_topic=m.base_topic, discovery=m.discovery, discovery_prefix=m.discovery_prefix,
+                              node_id=m.node_id, persons=tuple(persons), cameras=tuple(cameras),
+                              presence_component=m.presence_component, away_after_s=m.away_after_s,
+                              snapshot=m.snapshot, tls=m.tls, ca_certs=m.ca_certs,
+                              publish_timeout_s=m.publish_timeout_s))
+    for d in a.desktop:
+        from camera.alerts.desktop import DesktopSink
+
+        sinks.append(DesktopSink(name=d.name, bus_address=d.bus_address, expire_ms=d.expire_ms))
+    if a.stream is not None:
+        from camera.alerts.stream import StreamSink
+
+        path = Path(a.stream.path).expanduser() if a.stream.path else root / "events.sock"
+        sinks.append(StreamSink(path, mode=a.stream.mode, max_clients=a.stream.max_clients,
+                                send_timeout_s=a.stream.send_timeout_s))
     return sinks
+
+
+def build_sinks(cfg: Config, root: Path, persons: Sequence[str] = (),
+                cameras: Sequence[str] = ()) -> list[AlertSink]:
+    """The one sink the pipeline holds: rules in front of the durable outbox in front of every sink.
+
+    Every alert is stored in ``root/outbox.sqlite3`` before delivery; each
+    sink delivers in order with retries; undelivered alerts survive restarts.
+    """
+    from camera.alerts.outbox import Outbox
+    from camera.alerts.rules import QuietHours, Router, Rule
+
+    sinks = delivery_sinks(cfg, root, persons, cameras)
+    if not sinks:
+        return []
+    o = cfg.alerts.outbox
+    rules = [Rule(tuple(r.sinks), tuple(r.persons), tuple(r.cameras), r.only_unknown,
+                  QuietHours.parse(r.quiet_hours.start, r.quiet_hours.end) if r.quiet_hours else None,
+                  r.cooldown_s, r.snapshot) for r in cfg.alerts.rules]
+    outbox = Outbox(root / "outbox.sqlite3", sinks, retention_days=o.retention_days, base_delay_s=o.base_delay_s,
+                    max_delay_s=o.max_delay_s, max_attempts=o.max_attempts, close_timeout_s=o.close_timeout_s)
+    try:
+        return [Router(outbox, rules, cfg.alerts.timezone, drain_s=o.close_timeout_s)]
+    except ValueError as exc:
+        outbox.close()
+        raise ConfigError(str(exc)) from exc
 
 
 def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertSink] | None = None) -> Pipeline:
@@ -102,4 +160,6 @@ def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertS
         setups.append(CameraSetup(name, source, Recogniser(engine, index, max_distance), cam.fps_cap, cam.realtime))
     policy = CooldownPolicy(cfg.alerts.cooldown_s, cfg.alerts.alert_unknown)
     snapshot_dir = root / "snapshots" if cfg.alerts.snapshots else None
-    return Pipeline(setups, build_sinks(cfg) if sinks is None else sinks, policy, snapshot_dir)
+    if sinks is None:
+        sinks = build_sinks(cfg, root, [p.name for p in gallery.people()], list(cfg.cameras))
+    return Pipeline(setups, sinks, policy, snapshot_dir)

@@ -58,6 +58,8 @@ class MatchingConfig(_Strict):
 class CommandSinkConfig(_Strict):
     """Run a program per alert (argv list; never a shell)."""
 
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                             description="sink name for rules (default command, command-2, ...)")
     argv: list[str] = Field(..., min_length=1, description="program and arguments; {person}, {camera}, "
                             "{time}, {id}, {distance}, {snapshot} are replaced")
     timeout_s: float = Field(10.0, gt=0, le=600, description="seconds before the program is killed")
@@ -66,10 +68,80 @@ class CommandSinkConfig(_Strict):
 class WebhookSinkConfig(_Strict):
     """HTTP POST of each alert's JSON."""
 
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                             description="sink name for rules (default webhook, webhook-2, ...)")
     url: str = Field(..., pattern=r"^https?://", description="endpoint (http:// or https://)")
     timeout_s: float = Field(5.0, gt=0, le=120, description="seconds per attempt")
     retries: int = Field(3, ge=0, le=20, description="extra attempts after a failure")
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers")
+
+
+class MqttSinkConfig(_Strict):
+    """MQTT with Home Assistant discovery (see the README's MQTT section)."""
+
+    name: str = Field("mqtt", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="sink name, used by rules")
+    host: str = Field("127.0.0.1", min_length=1, description="broker host")
+    port: int = Field(1883, ge=1, le=65535, description="broker port")
+    username: str | None = Field(None, description="broker user name")
+    password_env: str | None = Field(None, description="environment variable that holds the password")
+    base_topic: str = Field("facecam", min_length=1, description="topic prefix")
+    discovery: bool = Field(True, description="publish Home Assistant MQTT discovery")
+    discovery_prefix: str = Field("homeassistant", min_length=1, description="Home Assistant's prefix")
+    node_id: str = Field("facecam", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="discovery node id")
+    presence_component: Literal["device_tracker", "binary_sensor"] = Field(
+        "device_tracker", description="Home Assistant entity type for each person's presence")
+    away_after_s: float = Field(600.0, gt=0, le=7 * 86400, description="seconds unseen before not_home")
+    snapshot: bool = Field(False, description="publish the last snapshot for a camera entity")
+    tls: bool = Field(False, description="connect with TLS")
+    ca_certs: str | None = Field(None, description="CA bundle for TLS")
+    publish_timeout_s: float = Field(5.0, gt=0, le=120, description="seconds to wait for the broker's PUBACK")
+
+
+class DesktopSinkConfig(_Strict):
+    """freedesktop notifications on the session D-Bus."""
+
+    name: str = Field("desktop", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="sink name, used by rules")
+    bus_address: str | None = Field(None, description="D-Bus address (default $DBUS_SESSION_BUS_ADDRESS)")
+    expire_ms: int = Field(-1, ge=-1, le=3_600_000, description="-1 server default, 0 until dismissed")
+
+
+class StreamSinkConfig(_Strict):
+    """A Unix socket sending each alert as a JSON line to every connected client."""
+
+    path: str | None = Field(None, description="socket path (default DATA_DIR/events.sock)")
+    mode: int = Field(0o600, ge=0o600, le=0o660, description="socket file mode (0o600 or 0o660)")
+    max_clients: int = Field(32, ge=1, le=1024, description="connected clients at most")
+    send_timeout_s: float = Field(1.0, gt=0, le=60, description="a client that stops reading is dropped")
+
+
+class OutboxConfig(_Strict):
+    """The durable outbox every alert passes through."""
+
+    retention_days: float = Field(7.0, gt=0, le=3650, description="days delivered alerts are kept")
+    base_delay_s: float = Field(1.0, gt=0, le=3600, description="first retry delay, doubling")
+    max_delay_s: float = Field(300.0, gt=0, le=86400, description="longest retry delay")
+    max_attempts: int | None = Field(None, ge=1, description="give up after this many (omit: never)")
+    close_timeout_s: float = Field(10.0, gt=0, le=600,
+                                   description="seconds shutdown waits for queued alerts to go out")
+
+
+class QuietHoursConfig(_Strict):
+    """A local-time window, HH:MM to HH:MM, that may cross midnight (end exclusive)."""
+
+    start: str = Field(..., pattern=r"^\d{2}:\d{2}$", description="HH:MM")
+    end: str = Field(..., pattern=r"^\d{2}:\d{2}$", description="HH:MM")
+
+
+class RuleConfig(_Strict):
+    """Which alerts go to which sinks (see the README's routing section)."""
+
+    sinks: list[str] = Field(..., min_length=1, description="sink names this rule sends to")
+    persons: list[str] = Field(default_factory=list, description="only these people (exact names)")
+    cameras: list[str] = Field(default_factory=list, description="only these cameras")
+    only_unknown: bool = Field(False, description="only faces that match no one")
+    quiet_hours: QuietHoursConfig | None = Field(None, description="no alerts in this local-time window")
+    cooldown_s: float = Field(0.0, ge=0, le=7 * 86400, description="per (sink, person, camera)")
+    snapshot: bool = Field(True, description="attach the snapshot path")
 
 
 class AlertsConfig(_Strict):
@@ -83,6 +155,24 @@ class AlertsConfig(_Strict):
     snapshots: bool = Field(False, description="save a JPEG of the frame for each alert in DATA_DIR/snapshots")
     command: list[CommandSinkConfig] = Field(default_factory=list, description="[[alerts.command]] sinks")
     webhook: list[WebhookSinkConfig] = Field(default_factory=list, description="[[alerts.webhook]] sinks")
+    mqtt: list[MqttSinkConfig] = Field(default_factory=list, description="[[alerts.mqtt]] sinks")
+    desktop: list[DesktopSinkConfig] = Field(default_factory=list, description="[[alerts.desktop]] sinks")
+    stream: StreamSinkConfig | None = Field(None, description="[alerts.stream]: local Unix socket")
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="[alerts.outbox]")
+    rules: list[RuleConfig] = Field(default_factory=list, description="[[alerts.rules]]; none: all to all")
+    timezone: str | None = Field(None, description="IANA zone for quiet hours (default: the system's)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {v!r} (use a name like 'Europe/Berlin')") from exc
+        return v
 
 
 class EngineOverride(_Strict):

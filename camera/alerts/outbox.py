@@ -213,13 +213,31 @@ class Outbox:
                      self._retention_s / 86400)
         return cur.rowcount
 
-    def close(self) -> None:
+    def drain(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` seconds for every queued alert to be delivered (or given up).
+
+        Returns True when nothing is left queued. Used before ``close`` at the
+        end of a finite run, so a video file's alerts are all out when the
+        command exits; a sink that stays down keeps its alerts for the next start.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if sum(st.queued for st in self.stats()) == 0:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def close(self, drain_s: float = 0.0) -> None:
         """Stop the workers (waiting at most ``close_timeout_s`` in all), close the sinks and the file.
 
-        Undelivered alerts stay in the file for the next start.
+        With ``drain_s`` > 0, first wait up to that many seconds for the queues
+        to empty (:meth:`drain`). Undelivered alerts stay in the file for the next start.
         """
         if self._stop.is_set():
             return
+        if drain_s > 0 and not self.drain(drain_s):
+            log.warning("outbox: alerts still queued after %.1f s; they go out at the next start", drain_s)
         self._stop.set()
         for ev in self._wake.values():
             ev.set()

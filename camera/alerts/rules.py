@@ -167,7 +167,7 @@ class RoutedOutbox(Protocol):
 
     def send(self, alert: Alert, routes: Sequence[Route] | None = None) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, drain_s: float = 0.0) -> None: ...
 
 
 class Router:
@@ -176,13 +176,15 @@ class Router:
     ``timezone`` is an IANA name (``"Europe/Berlin"``) for quiet hours;
     ``None`` uses the system's local zone. Raises ``ValueError`` when a rule
     names a sink the outbox does not have (listing the valid names).
-    ``close`` closes the outbox.
+    ``close`` closes the outbox, first waiting up to ``drain_s`` seconds for
+    queued alerts to be delivered.
     """
 
     name = "router"
 
     def __init__(self, outbox: RoutedOutbox, rules: Sequence[Rule] = (),
-                 timezone: str | None = None) -> None:
+                 timezone: str | None = None, drain_s: float = 0.0) -> None:
+        self.drain_s = drain_s
         valid = tuple(outbox.sink_names)
         for i, rule in enumerate(rules):
             for sink in rule.sinks:
@@ -209,8 +211,8 @@ class Router:
             self._forget_old(alert.time)
 
     def close(self) -> None:
-        """Close the outbox (which closes the sinks)."""
-        self._outbox.close()
+        """Close the outbox (which closes the sinks), draining it for up to ``drain_s`` seconds."""
+        self._outbox.close(drain_s=self.drain_s)
 
     def _forget_old(self, now: dt.datetime) -> None:
         """Bound the cooldown state: drop keys older than the longest cooldown."""
