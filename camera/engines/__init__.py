@@ -17,6 +17,7 @@ __all__ = ["ENGINES", "DetectorSettings", "Engine", "FaceDetector", "FaceEmbedde
 #: engine name → "module:factory"; each factory takes (settings, cache_dir).
 ENGINES: dict[str, str] = {
     "dlib": "camera.engines.dlib_engine:create",
+    "onnx": "camera.engines.onnx_engine:create",
 }
 
 

@@ -1,0 +1,197 @@
+"""Face chips as dlib's ``get_face_chip`` cuts them (150x150 RGB, padding 0.25).
+
+The chip is the similarity transform that puts the five landmarks of
+:mod:`camera.landmarks` onto dlib's 5-point template. As in dlib's
+``extract_image_chips``, a face whose chip rectangle is more than about
+twice the chip size is first reduced with dlib's ``pyramid_down<2>`` (5-tap
+[1 4 6 4 1] filter, integer division by 256, (n - 3) / 2 pixels per side)
+over the region around the face, and sampled from the deepest level that is
+still larger than the chip. Sampling is bilinear in float64 and truncated to
+uint8, pixels whose 2x2 neighbourhood leaves the source are black.
+
+Why numpy and not ``cv2.warpAffine``/``cv2.remap``: OpenCV quantises sample
+positions to 1/32 pixel and rounds instead of truncating, which moves pixels
+at sharp edges by several grey levels; the numpy path reproduces dlib's chip
+exactly (see tests/test_align.py), which keeps stored dlib-made embeddings
+valid. Coordinates are (x, y) pixels; angles are radians.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from camera.geometry import similarity_transform
+
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+
+#: dlib's 5-point template in the unit square (parts 0..4), before padding.
+TEMPLATE_5 = np.array([
+    [0.8595674595992, 0.2134981538014],
+    [0.6460604764104, 0.2289674387677],
+    [0.1205750620789, 0.2137274526848],
+    [0.3340850613712, 0.2290642403242],
+    [0.4901123135679, 0.6277975316475],
+])
+
+
+@dataclass(frozen=True)
+class ChipDetails:
+    """Where a chip comes from: ``rect`` (left, top, right, bottom) float pixels,
+    inclusive, before rotation by ``angle`` (radians) about its centre; the chip
+    is ``rows`` x ``cols`` pixels."""
+
+    rect: tuple[float, float, float, float]
+    angle: float
+    rows: int
+    cols: int
+
+
+def face_chip_details(parts: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> ChipDetails:
+    """dlib's ``get_face_chip_details`` for 5 landmarks ``parts`` (5, 2) in pixels."""
+    parts = np.asarray(parts, np.float64)
+    if parts.shape != (5, 2):
+        raise ValueError(f"parts: expected (5, 2) landmarks, got {parts.shape}")
+    chip_pts = (padding + TEMPLATE_5) / (2 * padding + 1) * size
+    m, t = similarity_transform(chip_pts, parts)
+    px, py = m[0, 0], m[1, 0]  # the image of (1, 0)
+    angle = math.atan2(py, px)
+    scale = math.sqrt(px * px + py * py)
+    cx, cy = m @ np.array([size / 2.0, size / 2.0]) + t
+    half_w, half_h = (size * scale - 1) / 2, (size * scale - 1) / 2
+    return ChipDetails((cx - half_w, cy - half_h, cx + half_w, cy + half_h), angle, size, size)
+
+
+def face_chip(rgb: np.ndarray, parts: np.ndarray, size: int = CHIP_SIZE,
+              padding: float = CHIP_PADDING) -> np.ndarray:
+    """The (size, size, 3) uint8 chip for one face's 5 landmarks, as ``dlib.get_face_chip``."""
+    return extract_chip(rgb, face_chip_details(parts, size, padding))
+
+
+def face_chips(rgb: np.ndarray, parts: np.ndarray, size: int = CHIP_SIZE,
+               padding: float = CHIP_PADDING) -> np.ndarray:
+    """Chips for (n, 5, 2) landmarks: (n, size, size, 3) uint8, each cut on its own."""
+    parts = np.asarray(parts).reshape(-1, 5, 2)
+    out = np.zeros((len(parts), size, size, rgb.shape[2]), np.uint8)
+    for i, p in enumerate(parts):
+        out[i] = face_chip(rgb, p, size, padding)
+    return out
+
+
+def extract_chip(img: np.ndarray, d: ChipDetails) -> np.ndarray:
+    """dlib's ``extract_image_chip`` with bilinear interpolation, for one chip."""
+    x0, t, r, b = d.rect
+    target = d.rows * d.cols
+    if d.angle == 0 and d.rows == b - t + 1 and d.cols == r - x0 + 1:
+        return _copy_rect(img, tuple(_lround(v) for v in d.rect))
+    # how deep the pyramid must go, and the region it is built over
+    rect = _rect_down(d.rect)
+    depth, grow = 0, 2.0
+    while _area(rect) > target:
+        rect = _rect_down(rect)
+        depth += 1
+        grow = grow * 2 + 2
+    corners = _rotated_corners(d.rect, d.angle, ("tl", "tr", "bl", "br"))
+    h, w = img.shape[:2]
+    gl, gt = corners[:, 0].min() - grow, corners[:, 1].min() - grow
+    gr, gb = corners[:, 0].max() + grow, corners[:, 1].max() + grow
+    box = (max(gl, 0), max(gt, 0), min(gr, w - 1), min(gb, h - 1))
+    if box[0] > box[2] or box[1] > box[3]:
+        return np.zeros((d.rows, d.cols) + img.shape[2:], np.uint8)
+    bl, bt, br, bb = (_lround(v) for v in box)
+    src = img[bt:bb + 1, bl:br + 1]
+    for _ in range(depth):
+        src = pyramid_down2(src)
+    # the chip rectangle in the coordinates of the level sampled from
+    rect = (x0 - bl, t - bt, r - bl, b - bt)
+    while _area(_rect_down(rect)) > target:
+        rect = _rect_down(rect)
+    a, bb_, c = _rotated_corners(rect, d.angle, ("tl", "tr", "bl"))
+    m = np.column_stack([(bb_ - a) / (d.cols - 1), (c - a) / (d.rows - 1)])
+    return _sample_bilinear(src, m, a, d.rows, d.cols)
+
+
+def pyramid_down2(img: np.ndarray) -> np.ndarray:
+    """dlib's ``pyramid_down<2>`` on uint8 images: 5-tap [1 4 6 4 1] filter each way,
+    ``// 256``, every other pixel; output ((h - 3) // 2, (w - 3) // 2)."""
+    h, w = img.shape[:2]
+    if h <= 8 or w <= 8:
+        return np.zeros((0, 0) + img.shape[2:], np.uint8)
+    o = img.astype(np.int32)
+    nc, nr = (w - 3) // 2, (h - 3) // 2
+    cols = [o[:, k:k + 2 * nc:2] for k in range(5)]
+    tmp = cols[0] + 4 * cols[1] + 6 * cols[2] + 4 * cols[3] + cols[4]
+    rows = [tmp[k:k + 2 * nr:2] for k in range(5)]
+    out = (rows[0] + 4 * rows[1] + 6 * rows[2] + 4 * rows[3] + rows[4]) // 256
+    return out.astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _lround(v: float) -> int:
+    """C's lround: halves away from zero."""
+    return int(math.floor(abs(v) + 0.5)) * (1 if v >= 0 else -1)
+
+
+def _area(rect: tuple[float, float, float, float]) -> float:
+    x0, t, r, b = rect
+    if x0 > r or t > b:
+        return 0.0
+    return (r - x0 + 1) * (b - t + 1)
+
+
+def _rect_down(rect: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """pyramid_down<2>::rect_down: each corner p / 2 - (1.25, 0.75)."""
+    x0, t, r, b = rect
+    return (x0 / 2.0 - 1.25, t / 2.0 - 0.75, r / 2.0 - 1.25, b / 2.0 - 0.75)
+
+
+def _rotated_corners(rect: tuple[float, float, float, float], angle: float,
+                     which: tuple[str, ...]) -> np.ndarray:
+    """Corners of ``rect`` rotated by ``angle`` about its centre, (k, 2)."""
+    x0, t, r, b = rect
+    cx, cy = (x0 + r) / 2.0, (t + b) / 2.0
+    pts = {"tl": (x0, t), "tr": (r, t), "bl": (x0, b), "br": (r, b)}
+    s, c = math.sin(angle), math.cos(angle)
+    out = []
+    for k in which:
+        x, y = pts[k][0] - cx, pts[k][1] - cy
+        out.append((c * x - s * y + cx, s * x + c * y + cy))
+    return np.array(out, np.float64)
+
+
+def _copy_rect(img: np.ndarray, rect: tuple[int, ...]) -> np.ndarray:
+    """dlib's basic_extract_image_chip: a plain crop, black where it leaves the image."""
+    x0, t, r, b = rect
+    out = np.zeros((b - t + 1, r - x0 + 1) + img.shape[2:], np.uint8)
+    h, w = img.shape[:2]
+    il, it, ir, ib = max(x0, 0), max(t, 0), min(r, w - 1), min(b, h - 1)
+    if il <= ir and it <= ib:
+        out[it - t:ib - t + 1, il - x0:ir - x0 + 1] = img[it:ib + 1, il:ir + 1]
+    return out
+
+
+def _sample_bilinear(src: np.ndarray, m: np.ndarray, origin: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Chip pixel (c, r) = bilinear sample of ``src`` at ``m @ (c, r) + origin``, truncated."""
+    h, w = src.shape[:2]
+    if h == 0 or w == 0:
+        return np.zeros((rows, cols) + src.shape[2:], np.uint8)
+    cc, rr = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
+    x = m[0, 0] * cc + m[0, 1] * rr + origin[0]
+    y = m[1, 0] * cc + m[1, 1] * rr + origin[1]
+    left, top = np.floor(x), np.floor(y)
+    ok = (left >= 0) & (top >= 0) & (left + 1 < w) & (top + 1 < h)
+    li = np.where(ok, left, 0).astype(np.intp)
+    ti = np.where(ok, top, 0).astype(np.intp)
+    lr = (x - left)[..., None]
+    tb = (y - top)[..., None]
+    s = src.astype(np.float64)
+    tl, tr = s[ti, li], s[ti, np.minimum(li + 1, w - 1)]
+    bl, br = s[np.minimum(ti + 1, h - 1), li], s[np.minimum(ti + 1, h - 1), np.minimum(li + 1, w - 1)]
+    val = (1 - tb) * ((1 - lr) * tl + lr * tr) + tb * ((1 - lr) * bl + lr * br)
+    out = np.where(ok[..., None], val, 0).astype(np.uint8)  # truncation, like static_cast
+    return out

@@ -1,0 +1,48 @@
+"""Point-set geometry shared by landmarking and alignment, in dlib's arithmetic.
+
+Points are (x, y) pixels, x to the right and y down. Functions are batched
+over a leading axis so many faces are handled in one call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def similarity_transform(from_pts: np.ndarray, to_pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares similarity transform (Umeyama) mapping ``from_pts`` onto ``to_pts``.
+
+    ``from_pts`` and ``to_pts`` are (n, k, 2) (or (k, 2)); the result is
+    ``(m, t)`` with ``m`` (n, 2, 2) = scale * rotation and ``t`` (n, 2), so a
+    point maps as ``m @ p + t``. Computed in float64 with dlib's
+    ``find_similarity_transform`` steps, including its reflection handling.
+    """
+    src = np.asarray(from_pts, np.float64)
+    dst = np.asarray(to_pts, np.float64)
+    single = src.ndim == 2
+    if single:
+        src, dst = src[None], dst[None]
+    k = src.shape[1]
+    mean_src = src.sum(axis=1) / k
+    mean_dst = dst.sum(axis=1) / k
+    ds = src - mean_src[:, None]
+    dd = dst - mean_dst[:, None]
+    sigma_src = (ds ** 2).sum(axis=(1, 2)) / k
+    cov = np.einsum("nki,nkj->nij", dd, ds) / k
+    u, d, vt = np.linalg.svd(cov)
+    s = np.ones((len(cov), 2))
+    det_cov = np.linalg.det(cov)
+    flip = (det_cov < 0) | ((det_cov == 0) & (np.linalg.det(u) * np.linalg.det(vt) < 0))
+    smaller_second = d[:, 1] < d[:, 0]
+    s[flip & smaller_second, 1] = -1
+    s[flip & ~smaller_second, 0] = -1
+    r = u @ (s[:, :, None] * vt)
+    c = np.where(sigma_src != 0, (d * s).sum(axis=1) / np.where(sigma_src != 0, sigma_src, 1), 1.0)
+    m = c[:, None, None] * r
+    t = mean_dst - np.einsum("nij,nj->ni", m, mean_src)
+    return (m[0], t[0]) if single else (m, t)
+
+
+def round_half_up(v: np.ndarray) -> np.ndarray:
+    """dlib's float-to-integer point conversion: ``floor(v + 0.5)`` as int64."""
+    return np.floor(np.asarray(v, np.float64) + 0.5).astype(np.int64)

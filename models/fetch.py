@@ -1,0 +1,85 @@
+"""Download pinned model files and refuse any whose sha256 differs from the manifest.
+
+A manifest entry with ``url`` and ``sha256`` can be fetched into a cache
+folder (``scripts/fetch_models.py``). The download streams into a temporary
+file beside the target while hashing; only a file with the pinned sha256 is
+renamed into place, so a partial or tampered download never looks like a
+model. A file already present with the right hash is not downloaded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from camera.errors import ModelLoadError
+from models import entry, load_manifest, sha256_file
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 16
+TIMEOUT_S = 60
+
+
+def fetchable() -> list[str]:
+    """Manifest entries that name a pinned download (``url`` and ``sha256``)."""
+    return sorted(n for n, e in load_manifest().items() if e.get("url") and e.get("sha256"))
+
+
+def fetched_path(name: str, cache_dir: Path) -> Path:
+    """Where :func:`fetch_entry` puts entry ``name`` (it may not be there yet)."""
+    return Path(cache_dir) / entry(name)["file"]
+
+
+def verified_fetched_path(name: str, cache_dir: Path) -> Path:
+    """The fetched file of ``name``, after checking its sha256; a clear error if absent or wrong."""
+    path = fetched_path(name, cache_dir)
+    if not path.is_file():
+        raise ModelLoadError(f"model {name!r} is not in {cache_dir}; fetch it with "
+                             f"`python scripts/fetch_models.py {name} --out {cache_dir}`")
+    got, want = sha256_file(path), entry(name)["sha256"]
+    if got != want:
+        raise ModelLoadError(f"{path} has sha256 {got}, the manifest pins {want}; fetch it again")
+    return path
+
+
+def fetch_entry(name: str, cache_dir: Path) -> Path:
+    """Download manifest entry ``name`` into ``cache_dir`` (unless already there and intact)."""
+    e = entry(name)
+    if not (e.get("url") and e.get("sha256")):
+        raise ModelLoadError(f"model {name!r} has no pinned url and sha256 in the manifest")
+    dest = fetched_path(name, cache_dir)
+    if dest.is_file() and sha256_file(dest) == e["sha256"]:
+        log.info("%s is already in %s", name, cache_dir)
+        return dest
+    return download(e["url"], e["sha256"], dest)
+
+
+def download(url: str, sha256: str, dest: Path, timeout_s: float = TIMEOUT_S) -> Path:
+    """Fetch ``url`` to ``dest`` if and only if its bytes hash to ``sha256`` (hex)."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    h = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310
+            for chunk in iter(lambda: resp.read(CHUNK), b""):
+                h.update(chunk)
+                out.write(chunk)
+        got = h.hexdigest()
+        if got != sha256.lower():
+            raise ModelLoadError(f"{url}: downloaded sha256 {got} does not match the pinned {sha256}; "
+                                 "refusing the file")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as exc:
+        raise ModelLoadError(f"cannot download {url}: {exc}") from exc
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    log.info("fetched %s (%s)", dest, sha256)
+    return dest

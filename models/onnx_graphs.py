@@ -1,0 +1,245 @@
+"""ONNX graphs for dlib's face ResNet and MMOD detector, built with ``onnx.helper``.
+
+The ``.dat`` files hold weights but not topology (which tag a skip or an
+``add_prev`` refers to), so the topology is written out here from the C++
+network types (``dnn_face_recognition_ex.cpp`` and
+``dnn_mmod_face_detection_ex.cpp``) and checked one-to-one against the
+parsed stream before any node is emitted.
+
+Folding: every ``affine_`` (the ResNet) and ``bn_con2`` (MMOD, folded with
+``gamma / sqrt(running_var + eps)`` as dlib does on load) directly follows a
+convolution and is folded into that convolution's weights and bias.
+``add_prev`` zero-pads the smaller operand at the end of the channel, row and
+column axes, so it becomes ``Pad`` + ``Add`` where shapes differ.
+
+Graph interfaces:
+
+* ResNet: input ``chips`` uint8 (N, 150, 150, 3) RGB; the graph casts,
+  transposes to NCHW and applies ``(v - mean_rgb) / 256``; output
+  ``descriptors`` float32 (N, 128), raw (not L2-normalised).
+* MMOD: input ``pyramid`` float32 (N, 3, H, W), the already-normalised tiled
+  image pyramid (:mod:`camera.mmod`); output ``scores`` float32
+  (N, 1, h, w), one 80x80-window score per cell (positive = a face).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from models.dlib_dnn import (
+    AddPrev,
+    Affine,
+    BatchNorm,
+    Conv,
+    DnnFile,
+    FullyConnected,
+    Layer,
+    Pool,
+    Relu,
+)
+from models.dlib_format import DlibFormatError
+
+OPSET = 17
+IR_VERSION = 8  # readable by onnxruntime >= 1.12
+PRODUCER = "facecam.models.convert"
+
+
+def resnet_plan() -> list[str]:
+    """The face ResNet's forward entries, input to output (``tagN``/``skipN`` carry no payload)."""
+    ares = ["tag1", "con", "affine", "relu", "con", "affine", "add_prev1", "relu"]
+    ares_down = ["tag1", "con", "affine", "relu", "con", "affine", "tag2", "skip1", "avg_pool",
+                 "add_prev2", "relu"]
+    plan = ["con", "affine", "relu", "max_pool"]
+    plan += ares * 3  # alevel4
+    plan += ares_down + ares * 3  # alevel3
+    plan += ares_down + ares * 2  # alevel2
+    plan += ares_down + ares * 2  # alevel1
+    plan += ares_down  # alevel0
+    return plan + ["avg_pool", "fc"]
+
+
+def mmod_plan() -> list[str]:
+    """The MMOD detector's forward entries: 6 x (con, bn, relu) and the final con."""
+    return ["con", "bn", "relu"] * 6 + ["con"]
+
+
+_KIND = {"con": Conv, "affine": Affine, "bn": BatchNorm, "relu": Relu, "add_prev1": AddPrev,
+         "add_prev2": AddPrev, "max_pool": Pool, "avg_pool": Pool, "fc": FullyConnected}
+
+
+def check_plan(dnn: DnnFile, plan: list[str]) -> None:
+    """Raise :class:`DlibFormatError` unless ``plan`` matches the file's wrappers and layers."""
+    forward_versions = [1 if e[:3] in ("tag", "ski") else 2 for e in plan]
+    stored = list(reversed(dnn.wrappers))
+    stored[0] = 2  # the innermost (v3) wrapper is a plain layer
+    if forward_versions != stored:
+        raise DlibFormatError(f"network layout differs from the expected type: {len(stored)} wrappers "
+                              f"stored, {len(plan)} expected, or tags in other places")
+    computing = [e for e in plan if e[:3] not in ("tag", "ski")]
+    for i, (entry, layer) in enumerate(zip(computing, dnn.layers, strict=True)):
+        want = _KIND[entry]
+        if not isinstance(layer, want) or (isinstance(layer, Pool) and layer.kind != entry[:3]):
+            raise DlibFormatError(f"layer {i}: expected {entry}, found {type(layer).__name__}")
+
+
+class _Builder:
+    """Collects nodes and initialisers with deterministic names."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.count = 0
+
+    def const(self, hint: str, value: np.ndarray) -> str:
+        name = f"{hint}_{len(self.inits)}"
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], output: str | None = None, **attrs: object) -> str:
+        self.count += 1
+        out = output or f"{op_type.lower()}_{self.count}"
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=f"n{self.count}_{op_type}", **attrs))
+        return out
+
+
+def _fold(conv: Conv, scale: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Conv followed by ``y * scale[c] + shift[c]`` as one conv: (weights, bias), float32."""
+    w = conv.weights * scale.astype(np.float32)[:, None, None, None]
+    b = np.zeros(conv.weights.shape[0], np.float32) if conv.bias is None else conv.bias
+    return w.astype(np.float32), (b * scale + shift).astype(np.float32)
+
+
+def _bn_as_affine(bn: BatchNorm) -> tuple[np.ndarray, np.ndarray]:
+    """dlib's bn -> affine conversion: gamma / sqrt(var + eps), beta - gamma' * mean (float32)."""
+    g = bn.gamma / np.sqrt(bn.running_var + np.float32(bn.eps))
+    return g.astype(np.float32), (bn.beta - g * bn.running_mean).astype(np.float32)
+
+
+def _conv_node(b: _Builder, x: str, conv: Conv, w: np.ndarray, bias: np.ndarray) -> str:
+    kh, kw = w.shape[2:]
+    py, px = conv.padding
+    return b.op("Conv", [x, b.const("w", w), b.const("b", bias)], kernel_shape=[kh, kw],
+                strides=list(conv.stride), pads=[py, px, py, px])
+
+
+def _conv_out(size: int, k: int, stride: int, pad: int) -> int:
+    return 1 + (size + 2 * pad - k) // stride
+
+
+def _run_plan(b: _Builder, x: str, shape: tuple[int, int, int], plan: list[str],
+              layers: tuple[Layer, ...]) -> tuple[str, tuple[int, int, int]]:
+    """Emit nodes for ``plan``; ``shape`` is (C, H, W) and is tracked for add_prev padding."""
+    tags: dict[str, tuple[str, tuple[int, int, int]]] = {}
+    it = iter(layers)
+    pending: Conv | None = None
+    for entry in plan:
+        if entry.startswith("tag"):
+            tags[entry[3:]] = (x, shape)
+            continue
+        if entry.startswith("skip"):
+            x, shape = tags[entry[4:]]
+            continue
+        layer = next(it)
+        if isinstance(layer, Conv):
+            pending = layer
+            o, _, kh, kw = layer.weights.shape
+            shape = (o, _conv_out(shape[1], kh, layer.stride[0], layer.padding[0]),
+                     _conv_out(shape[2], kw, layer.stride[1], layer.padding[1]))
+            continue
+        if pending is not None:  # emit the conv, folding an affine/bn that follows it
+            if isinstance(layer, (Affine, BatchNorm)):
+                if isinstance(layer, Affine) and layer.mode != 0:
+                    raise DlibFormatError("an affine layer after a conv must be per-channel (mode 0)")
+                scale, shift = _bn_as_affine(layer) if isinstance(layer, BatchNorm) else (layer.gamma,
+                                                                                         layer.beta)
+                x = _conv_node(b, x, pending, *_fold(pending, scale, shift))
+                pending = None
+                continue
+            x = _conv_node(b, x, pending, *_fold(pending, np.ones(shape[0], np.float32),
+                                                 np.zeros(shape[0], np.float32)))
+            pending = None
+        if isinstance(layer, Relu):
+            x = b.op("Relu", [x])
+        elif isinstance(layer, Pool):
+            x, shape = _pool(b, x, shape, layer)
+        elif isinstance(layer, AddPrev):
+            y, yshape = tags[entry[-1]]
+            target = tuple(max(p, q) for p, q in zip(shape, yshape, strict=True))
+            x = b.op("Add", [_pad_to(b, x, shape, target), _pad_to(b, y, yshape, target)])
+            shape = target
+        elif isinstance(layer, FullyConnected):
+            x = b.op("Flatten", [x], axis=1)
+            x = b.op("MatMul", [x, b.const("fc_w", layer.weights.astype(np.float32))])
+            if layer.bias is not None:
+                x = b.op("Add", [x, b.const("fc_b", layer.bias.astype(np.float32))])
+            shape = (layer.weights.shape[1], 1, 1)
+        else:
+            raise DlibFormatError(f"no ONNX translation for {type(layer).__name__} after a conv")
+    if pending is not None:
+        x = _conv_node(b, x, pending, *_fold(pending, np.ones(shape[0], np.float32),
+                                             np.zeros(shape[0], np.float32)))
+    return x, shape
+
+
+def _pool(b: _Builder, x: str, shape: tuple[int, int, int], p: Pool) -> tuple[str, tuple[int, int, int]]:
+    if p.size == (0, 0):
+        if p.kind != "avg":
+            raise DlibFormatError("global max pooling is not supported")
+        return b.op("GlobalAveragePool", [x]), (shape[0], 1, 1)
+    if p.padding != (0, 0):
+        raise DlibFormatError("padded pooling is not supported (dlib excludes padding from averages)")
+    op = "MaxPool" if p.kind == "max" else "AveragePool"
+    y = b.op(op, [x], kernel_shape=list(p.size), strides=list(p.stride))
+    return y, (shape[0], _conv_out(shape[1], p.size[0], p.stride[0], 0),
+               _conv_out(shape[2], p.size[1], p.stride[1], 0))
+
+
+def _pad_to(b: _Builder, x: str, shape: tuple[int, ...], target: tuple[int, ...]) -> str:
+    """Zero-pad (C, H, W) at the end of each axis up to ``target`` (dlib's add_prev)."""
+    if shape == target:
+        return x
+    pads = np.array([0, 0, 0, 0, 0] + [t - s for s, t in zip(shape, target, strict=True)], np.int64)
+    return b.op("Pad", [x, b.const("pads", pads)])
+
+
+def _model(b: _Builder, inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
+           name: str, doc: str) -> onnx.ModelProto:
+    graph = helper.make_graph(b.nodes, name, inputs, outputs, initializer=b.inits)
+    model = helper.make_model(graph, producer_name=PRODUCER, producer_version="1",
+                              opset_imports=[helper.make_opsetid("", OPSET)], doc_string=doc)
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    return model
+
+
+def build_resnet(dnn: DnnFile) -> onnx.ModelProto:
+    """The face ResNet: uint8 RGB chips (N, 150, 150, 3) -> float32 descriptors (N, 128)."""
+    check_plan(dnn, resnet_plan())
+    if dnn.input.size is None:
+        raise DlibFormatError("the face ResNet needs a fixed-size input layer")
+    rows, cols = dnn.input.size
+    b = _Builder()
+    x = b.op("Cast", ["chips"], to=TensorProto.FLOAT)
+    x = b.op("Transpose", [x], perm=[0, 3, 1, 2])
+    x = b.op("Sub", [x, b.const("mean_rgb", np.array(dnn.input.avg_rgb, np.float32).reshape(1, 3, 1, 1))])
+    x = b.op("Mul", [x, b.const("inv256", np.array(1 / 256, np.float32))])
+    x, shape = _run_plan(b, x, (3, rows, cols), resnet_plan(), dnn.layers)
+    b.op("Identity", [x], output="descriptors")
+    inputs = [helper.make_tensor_value_info("chips", TensorProto.UINT8, ["N", rows, cols, 3])]
+    outputs = [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["N", shape[0]])]
+    return _model(b, inputs, outputs, "dlib_resnet_v1",
+                  "dlib face ResNet v1: RGB uint8 chips -> raw 128-d descriptors (Euclidean, 0.6)")
+
+
+def build_mmod(dnn: DnnFile) -> onnx.ModelProto:
+    """The MMOD CNN: normalised tiled pyramid (N, 3, H, W) -> window scores (N, 1, h, w)."""
+    check_plan(dnn, mmod_plan())
+    b = _Builder()
+    x, _ = _run_plan(b, "pyramid", (3, 0, 0), mmod_plan(), dnn.layers)
+    b.op("Identity", [x], output="scores")
+    inputs = [helper.make_tensor_value_info("pyramid", TensorProto.FLOAT, ["N", 3, "H", "W"])]
+    outputs = [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 1, "h", "w"])]
+    return _model(b, inputs, outputs, "dlib_mmod",
+                  "dlib MMOD face detector: normalised tiled RGB pyramid -> 80x80 window scores")

@@ -1,0 +1,46 @@
+"""Download the pinned extra models (e.g. YuNet) into the model cache, checking sha256.
+
+    python scripts/fetch_models.py                 # every entry with a pinned url
+    python scripts/fetch_models.py yunet_2023mar --out data/models
+
+A download whose sha256 differs from models/manifest.toml is refused and
+removed. The dlib models need no download: ``python -m models.convert``
+builds them from the face_recognition_models package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from camera.errors import FacecamError  # noqa: E402
+from models.convert import default_cache_dir  # noqa: E402
+from models.fetch import fetch_entry, fetchable  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"entries to fetch (default: {', '.join(fetchable())})")
+    parser.add_argument("--out", type=Path, default=None, help="folder (default: the user cache's facecam/models)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    names = args.names or fetchable()
+    unknown = [n for n in names if n not in fetchable()]
+    if unknown:
+        parser.error(f"no pinned download for {', '.join(unknown)}; choose from {', '.join(fetchable())}")
+    out = args.out or default_cache_dir()
+    try:
+        for name in names:
+            print(f"{name}\t{fetch_entry(name, out)}")
+    except FacecamError as exc:
+        print(f"fetch_models: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
