@@ -14,12 +14,18 @@ from pathlib import Path
 from camera.alerts import AlertSink, CommandSink, JsonlSink, WebhookSink
 from camera.capture import open_source
 from camera.config import Config, EngineConfig
+from camera.decision import DecisionSettings
 from camera.engines import Engine, create_engine
 from camera.engines.base import DetectorSettings
 from camera.enroll import rebuild
 from camera.errors import ConfigError
+from camera.events import EventsSettings, EventStore
 from camera.gallery import Gallery
-from camera.pipeline import CameraSetup, CooldownPolicy, Pipeline, Recogniser
+from camera.motion import MotionSettings
+from camera.pipeline import CameraSetup, CooldownPolicy, Pipeline
+from camera.presence import PresenceBoard
+from camera.tracking import TrackingSettings
+from camera.visits import VisitRecorder
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +155,7 @@ def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertS
     if rebuilt:
         log.info("embedded %d stored photos with the current model", sum(o.ok for o in rebuilt))
     setups = []
+    t = cfg.tracking
     for name, cam in cfg.cameras.items():
         engine = engines.get(cfg.engine.name, detector_settings(cfg.engine_for(name)))
         index = gallery.index(engine.embedder.model_id)
@@ -156,10 +163,36 @@ def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertS
             log.warning("the gallery has no one enrolled: every face will be 'unknown' "
                         "(enrol with `facecam enroll NAME PHOTO...`)")
         max_distance = cfg.max_distance_for(name, engine.embedder.default_max_distance)
+        decision = DecisionSettings(max_distance, t.track_max_distance, t.min_quality, t.min_votes, t.min_weight,
+                                    t.min_agreement, t.min_margin)
+        m = cfg.motion_for(name)
+        motion = MotionSettings(m.enabled, m.width_px, m.blur_px, m.threshold, m.min_area,
+                                masks=tuple(tuple(z) for z in m.masks))  # type: ignore[misc]
         source = open_source(cam.source)
-        setups.append(CameraSetup(name, source, Recogniser(engine, index, max_distance), cam.fps_cap, cam.realtime))
-    policy = CooldownPolicy(cfg.alerts.cooldown_s, cfg.alerts.alert_unknown)
-    snapshot_dir = root / "snapshots" if cfg.alerts.snapshots else None
+        setups.append(CameraSetup(name, source, engine, index, gallery.negatives(engine.embedder.model_id), motion,
+                                  decision, m.detect_interval_s, m.tracked_interval_s, cam.fps_cap, cam.realtime))
     if sinks is None:
         sinks = build_sinks(cfg, root, [p.name for p in gallery.people()], list(cfg.cameras))
-    return Pipeline(setups, sinks, policy, snapshot_dir)
+    return Pipeline(setups, sinks, visit_recorder(cfg, root, setups[0].engine.embedder.model_id),
+                    tracking_settings(cfg), negative_radius=t.negative_radius)
+
+
+def tracking_settings(cfg: Config) -> TrackingSettings:
+    """``[tracking]``'s association and embedding fields as :class:`TrackingSettings`."""
+    t = cfg.tracking
+    return TrackingSettings(t.iou_min, t.max_shift, t.max_gap_s, t.link_max_distance, t.embed_interval_s,
+                            t.recheck_interval_s, t.max_embeddings, t.min_quality)
+
+
+def events_settings(cfg: Config) -> EventsSettings:
+    """``[events]`` as :class:`EventsSettings`."""
+    e = cfg.events
+    return EventsSettings(e.known_images, e.retain_days, e.max_disk_mb, e.jpeg_quality)
+
+
+def visit_recorder(cfg: Config, root: Path, model_id: str) -> VisitRecorder:
+    """The event store (opened for writing: it repairs itself), presence and alert policy of a run."""
+    store = EventStore(root, events_settings(cfg), repair=True)
+    policy = CooldownPolicy(cfg.alerts.cooldown_s, cfg.alerts.alert_unknown)
+    return VisitRecorder(store, PresenceBoard(cfg.presence.away_after_s), policy, model_id,
+                         attach_snapshots=cfg.alerts.snapshots)

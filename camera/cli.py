@@ -67,6 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
     rem.add_argument("name")
     psub.add_parser("rebuild", help="re-embed stored photos with the current engine's model")
 
+    events = sub.add_parser("events", help="list recent visits (events) and who is home")
+    _common(events)
+    events.add_argument("--limit", type=int, default=20, help="show at most this many events (default 20)")
+    events.add_argument("--person", help="only this person's events (or 'unknown')")
+
+    label = sub.add_parser("label", help="correct an event: enrol its face as NAME, or say it is --not NAME")
+    _common(label)
+    label.add_argument("event", help="event id, or a unique prefix of at least 6 characters (see facecam events)")
+    label.add_argument("name", nargs="?", help="enrol the event's face crop as this person")
+    label.add_argument("--not", dest="not_name", metavar="NAME",
+                       help="the face is not NAME: store it as a negative example so it is not named NAME again")
+
+    cal = sub.add_parser("calibrate", help="recommend max_distance for the enrolled people; optionally write it")
+    _common(cal)
+    cal.add_argument("--target-far", type=float, default=0.01,
+                     help="share of strangers that may be named as someone (default 0.01)")
+    cal.add_argument("--negatives-dir", type=Path, help="photos of people who are not enrolled (optional)")
+    cal.add_argument("--write", type=Path, metavar="CONFIG",
+                     help="set [matching] max_distance in this TOML file (created if missing; other lines kept)")
+
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path)
 
@@ -114,8 +134,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 signal.signal(s, h)
     for name, st in summary.cameras.items():
         fps = st.frames / summary.wall_s if summary.wall_s else 0.0
-        log.info("%s: %d frames (%.1f fps), %d faces, %d alerts, %d dropped, %d frame errors", name, st.frames,
-                 fps, st.faces, st.alerts, summary.dropped.get(name, 0), st.errors)
+        log.info("%s: %d frames (%.1f fps), %d faces, %d alerts, %d dropped, %d frame errors; detector ran on "
+                 "%d frames, %d faces embedded, %d tracks, %d visits", name, st.frames, fps, st.faces, st.alerts,
+                 summary.dropped.get(name, 0), st.errors, st.detected, st.embedded, st.tracks, st.events)
     return 0
 
 
@@ -176,6 +197,76 @@ def cmd_people(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    from camera.app import data_dir, events_settings
+    from camera.events import EventStore
+
+    cfg = _config(args)
+    root = data_dir(cfg, args.data_dir)
+    with EventStore(root, events_settings(cfg)) as store:
+        for p in store.presence():
+            state = "home since" if p.home else "away since"
+            print(f"{json.dumps(p.person, ensure_ascii=False)}\t{state} {p.since:%Y-%m-%d %H:%M:%S}Z\t"
+                  f"last seen {p.last_seen:%Y-%m-%d %H:%M:%S}Z on {p.camera}")
+        rows = store.list(args.limit, args.person)
+        if not rows:
+            print(f"no events in {root}", file=sys.stderr)
+        for e in rows:
+            dist = "-" if e.distance is None else f"{e.distance:.3f}"
+            print(f"{e.id}\t{e.start:%Y-%m-%d %H:%M:%S}Z\t{(e.end - e.start).total_seconds():.1f} s\t{e.camera}\t"
+                  f"{json.dumps(e.person, ensure_ascii=False)}\t{dist}\t{e.snapshot or '-'}")
+    return 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from camera.app import EngineCache, data_dir, enrolment_engine, events_settings
+    from camera.enroll import enroll_photos
+    from camera.events import EventStore
+    from camera.gallery import Gallery, validate_name
+    from camera.types import UNKNOWN
+
+    if args.name is None and args.not_name is None:
+        raise FacecamError("give NAME (enrol the event's face as NAME) or --not NAME (it is not NAME)")
+    for n in (args.name, args.not_name):
+        if n is not None:
+            validate_name(n)
+    cfg = _config(args)
+    root = data_dir(cfg, args.data_dir)
+    status = 0
+    with EventStore(root, events_settings(cfg)) as store, Gallery(root) as gallery:
+        event = store.get(args.event)
+        if args.not_name is not None:
+            added = gallery.add_negative(args.not_name, event.vectors, event.model_id, f"event:{event.id}")
+            print(f"event {event.id}: {len(event.vectors)} faces stored as not {args.not_name!r} ({added} new)")
+            if event.person == validate_name(args.not_name):
+                store.update(event.id, event.end, event.end_s, person=UNKNOWN)
+        if args.name is not None:
+            if event.crop is None:
+                raise FacecamError(f"event {event.id} has no face crop to enrol (pictures of known people are "
+                                   "not kept with [events] known_images = false, or it was removed)")
+            engine = enrolment_engine(cfg, EngineCache(root / "models"))
+            status = _print_outcomes(enroll_photos(gallery, engine, args.name, [Path(event.crop)]))
+            if status == 0:
+                store.update(event.id, event.end, event.end_s, person=validate_name(args.name))
+    return status
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from camera.app import data_dir
+    from camera.evaluation.gallery_calibrate import calibrate_gallery, describe, rounded, set_max_distance
+
+    if not 0.0 < args.target_far < 1.0:
+        raise FacecamError(f"--target-far: expected a value between 0 and 1, got {args.target_far}")
+    cfg = _config(args)
+    rec, model_id, default_t = calibrate_gallery(data_dir(cfg, args.data_dir), cfg, args.target_far,
+                                                 args.negatives_dir)
+    print("\n".join(describe(rec, model_id, default_t)))
+    if args.write is not None:
+        set_max_distance(args.write, rounded(rec.max_distance))
+        print(f"wrote [matching] max_distance = {rounded(rec.max_distance):.4f} to {args.write}")
+    return 0
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = load_config(args.file)
     print(f"{args.file}: OK ({len(cfg.cameras)} cameras, engine {cfg.engine.name}, detector {cfg.engine.detector})")
@@ -216,7 +307,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "enroll": cmd_enroll, "people": cmd_people, "check-config": cmd_check_config,
-            "demo": cmd_demo}
+            "demo": cmd_demo, "events": cmd_events, "label": cmd_label, "calibrate": cmd_calibrate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,7 +152,8 @@ class AlertsConfig(_Strict):
                               description="seconds (on the camera's clock) before the same person on the "
                                           "same camera alerts again")
     alert_unknown: bool = Field(True, description="alert for faces that match no one")
-    snapshots: bool = Field(False, description="save a JPEG of the frame for each alert in DATA_DIR/snapshots")
+    snapshots: bool = Field(False, description="put the path of the visit's snapshot (a JPEG of the frame under "
+                            "DATA_DIR/events/) into each alert")
     command: list[CommandSinkConfig] = Field(default_factory=list, description="[[alerts.command]] sinks")
     webhook: list[WebhookSinkConfig] = Field(default_factory=list, description="[[alerts.webhook]] sinks")
     mqtt: list[MqttSinkConfig] = Field(default_factory=list, description="[[alerts.mqtt]] sinks")
@@ -175,6 +176,88 @@ class AlertsConfig(_Strict):
         return v
 
 
+class MotionConfig(_Strict):
+    """Motion gating: the detector runs only when the picture changes (see camera/motion.py)."""
+
+    enabled: bool = Field(True, description="gate detection on motion (false: detect at detect_interval_s always)")
+    width_px: int = Field(160, ge=16, le=1920, description="frames are compared downscaled to this width, in pixels")
+    blur_px: float = Field(1.5, ge=0, le=20, description="Gaussian blur sigma, in downscaled pixels (hides noise)")
+    threshold: float = Field(12.0, gt=0, le=255, description="a pixel changed when it differs by more than this, "
+                             "in grey levels (0-255); higher: less sensitive")
+    min_area: float = Field(0.002, ge=0, le=1, description="motion when at least this fraction (0-1) of the "
+                            "unmasked picture changed; higher: less sensitive")
+    masks: list[tuple[float, float, float, float]] = Field(
+        default_factory=list, description="zones where motion is ignored: [x1, y1, x2, y2] in fractions (0-1) "
+                                          "of the frame's width and height")
+    detect_interval_s: float = Field(0.2, ge=0, le=60, description="with motion, the detector runs at most once "
+                                     "per this many seconds of the camera's clock")
+    tracked_interval_s: float = Field(0.5, gt=0, le=60, description="while a face is tracked, the detector runs "
+                                      "at least this often (seconds), motion or not")
+
+    @field_validator("masks")
+    @classmethod
+    def _zones(cls, v: list[tuple[float, float, float, float]]) -> list[tuple[float, float, float, float]]:
+        for z in v:
+            if not (0 <= z[0] < z[2] <= 1 and 0 <= z[1] < z[3] <= 1):
+                raise ValueError(f"mask {list(z)}: expected [x1, y1, x2, y2] with 0 <= x1 < x2 <= 1, 0 <= y1 < y2 <= 1")
+        return v
+
+
+class MotionOverride(_Strict):
+    """Per-camera changes to ``[motion]``."""
+
+    enabled: bool | None = None
+    threshold: float | None = Field(None, gt=0, le=255)
+    min_area: float | None = Field(None, ge=0, le=1)
+    masks: list[tuple[float, float, float, float]] | None = None
+    detect_interval_s: float | None = Field(None, ge=0, le=60)
+    tracked_interval_s: float | None = Field(None, gt=0, le=60)
+
+
+class TrackingConfig(_Strict):
+    """Following faces across frames and deciding who each track is (camera/tracking.py, camera/decision.py)."""
+
+    iou_min: float = Field(0.3, ge=0, le=1, description="a face joins a track when its box overlaps this much (IoU)")
+    max_shift: float = Field(0.75, ge=0, le=10, description="... or its centre moved at most this many face sizes")
+    max_gap_s: float = Field(1.5, gt=0, le=600, description="a track ends after this many seconds unseen")
+    link_max_distance: float = Field(0.45, ge=0, le=2, description="a new track joins a lost one when their faces "
+                                     "are this close (Euclidean embedding distance)")
+    embed_interval_s: float = Field(0.2, ge=0, le=60, description="embed the best face of each such window, seconds")
+    recheck_interval_s: float = Field(1.0, ge=0, le=600, description="after an 'unknown' decision, embed a face "
+                                      "this often (seconds) in case it is someone after all")
+    max_embeddings: int = Field(8, ge=1, le=1000, description="faces embedded per track at most")
+    min_quality: float = Field(0.4, ge=0, le=1, description="faces below this quality (0-1) are neither embedded "
+                               "nor counted")
+    min_votes: int = Field(3, ge=1, le=100, description="good faces that must agree before a track is named "
+                           "(or called unknown)")
+    min_weight: float = Field(1.5, ge=0, le=100, description="... and their summed quality")
+    min_agreement: float = Field(0.7, ge=0, le=1, description="share (0-1) of the good faces' weight that must agree")
+    min_margin: float = Field(0.06, ge=0, le=2, description="the named person's mean distance must beat the "
+                              "second-nearest person's by this much")
+    track_max_distance: float = Field(0.56, gt=0, le=2, description="the named person's quality-weighted mean "
+                                      "distance over the track must be at most this (and at most max_distance)")
+    negative_radius: float = Field(0.0, ge=0, le=2, description="a face this close to a negative example of NAME "
+                                   "is never NAME (0: only when nearer to it than to NAME's photos)")
+
+
+class EventsConfig(_Strict):
+    """The visit log in DATA_DIR/events.sqlite3 with pictures in DATA_DIR/events/ (camera/events.py)."""
+
+    known_images: bool = Field(True, description="keep snapshots and face crops of household members "
+                               "(false: only of unknown faces; privacy)")
+    retain_days: float = Field(30.0, gt=0, le=36500, description="events older than this many days are deleted")
+    max_disk_mb: float = Field(2000.0, gt=0, le=10_000_000, description="pictures take at most this many MB; "
+                               "the oldest events go first")
+    jpeg_quality: int = Field(90, ge=10, le=100, description="JPEG quality of snapshots and crops")
+
+
+class PresenceConfig(_Strict):
+    """Who is home (camera/presence.py)."""
+
+    away_after_s: float = Field(600.0, gt=0, le=7 * 86400, description="a person 'left' after this many seconds "
+                                "unseen on the camera's clock")
+
+
 class EngineOverride(_Strict):
     """Per-camera changes to ``[engine]`` (the engine itself is shared)."""
 
@@ -192,6 +275,7 @@ class CameraConfig(_Strict):
     realtime: bool | None = Field(None, description="drop frames when busy (default: yes for live sources)")
     engine: EngineOverride = Field(default_factory=EngineOverride, description="detector overrides")
     matching: MatchingConfig = Field(default_factory=MatchingConfig, description="threshold override")
+    motion: MotionOverride = Field(default_factory=MotionOverride, description="motion gating overrides")
 
 
 class Config(_Strict):
@@ -203,6 +287,10 @@ class Config(_Strict):
     matching: MatchingConfig = Field(default_factory=MatchingConfig, description="matching threshold")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="alert sinks")
     cameras: dict[str, CameraConfig] = Field(default_factory=dict, description="[cameras.NAME] tables")
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="motion gating")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="tracking and track decisions")
+    events: EventsConfig = Field(default_factory=EventsConfig, description="the visit log")
+    presence: PresenceConfig = Field(default_factory=PresenceConfig, description="who is home")
 
     @field_validator("cameras")
     @classmethod
@@ -235,6 +323,13 @@ class Config(_Strict):
             return self.engine
         changes = {k: v for k, v in cam.engine.model_dump().items() if v is not None}
         return self.engine.model_copy(update=changes)
+
+    def motion_for(self, camera: str) -> MotionConfig:
+        """``[motion]`` with the camera's overrides applied."""
+        cam = self.cameras.get(camera)
+        if cam is None:
+            return self.motion
+        return self.motion.model_copy(update={k: v for k, v in cam.motion.model_dump().items() if v is not None})
 
     def max_distance_for(self, camera: str, model_default: float) -> float:
         """The camera's threshold, else the global one, else the model's default."""

@@ -27,7 +27,7 @@ from camera.types import UNKNOWN
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_NAME_LEN = 200
 
 _SCHEMA = """
@@ -54,6 +54,19 @@ CREATE TABLE IF NOT EXISTS embeddings (
     box_xyxy TEXT NOT NULL,
     created_at TEXT NOT NULL,
     UNIQUE (photo_id, model_id)
+);
+"""
+
+#: schema 2 (additive): faces that were wrongly named, per person ("this is not NAME").
+_NEGATIVES = """
+CREATE TABLE IF NOT EXISTS negatives (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    model_id TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    source TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (person_id, model_id, source)
 );
 """
 
@@ -118,6 +131,9 @@ class Gallery:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db.executescript(_NEGATIVES)
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
+                             (str(SCHEMA_VERSION), SCHEMA_VERSION))
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"{self.path} is not a usable gallery database: {exc}") from exc
 
@@ -206,6 +222,37 @@ class Gallery:
             db.execute("INSERT OR REPLACE INTO embeddings (photo_id, model_id, vector, box_xyxy, created_at) "
                        "VALUES (?, ?, ?, ?, ?)",
                        (photo_id, model_id, vec.tobytes(), ",".join(f"{v:.1f}" for v in box_xyxy), _now()))
+
+    def add_negative(self, name: str, vectors: np.ndarray, model_id: str, source: str) -> int:
+        """Store faces (k, d) that are *not* ``name`` (e.g. from a wrongly named event); returns how many were new.
+
+        ``source`` says where they came from (``event:ID``); storing the same
+        source again changes nothing. GalleryError if ``name`` is not enrolled.
+        """
+        clean = validate_name(name)
+        vecs = np.asarray(vectors, dtype="<f8").reshape(-1, np.asarray(vectors).shape[-1])
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM people WHERE name = ?", (clean,)).fetchone()
+            if not row:
+                raise GalleryError(f"no person named {clean!r}; see `facecam people list`")
+            added = 0
+            for k, v in enumerate(vecs):
+                cur = db.execute("INSERT OR IGNORE INTO negatives (person_id, model_id, vector, source, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?)", (row[0], model_id, v.tobytes(), f"{source}#{k}", _now()))
+                added += cur.rowcount
+            return added
+
+    def negatives(self, model_id: str) -> GalleryIndex:
+        """The negative examples made by ``model_id``, labelled by the person they are *not*."""
+        rows = self._db.execute(
+            "SELECT p.name, n.vector FROM negatives n JOIN people p ON p.id = n.person_id "
+            "WHERE n.model_id = ? ORDER BY p.name, n.id", (model_id,)).fetchall()
+        if not rows:
+            return GalleryIndex.empty(model_id)
+        names = tuple(sorted({r[0] for r in rows}))
+        pos = {n: i for i, n in enumerate(names)}
+        vectors = np.stack([np.frombuffer(r[1], dtype="<f8") for r in rows]).astype(np.float64)
+        return GalleryIndex(names, vectors, np.array([pos[r[0]] for r in rows], np.int64), model_id)
 
     # ----- reading -----------------------------------------------------------------
 

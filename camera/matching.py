@@ -94,3 +94,27 @@ def decide(distances: np.ndarray, names: tuple[str, ...], max_distance: float) -
     d2 = float(distances[order[1]]) if distances.size > 1 else float("inf")
     person = names[best] if d1 <= max_distance else UNKNOWN
     return Match(person, d1, max_distance, nearest=names[best], second_distance=d2)
+
+
+def apply_negatives(queries: np.ndarray, distances: np.ndarray, names: tuple[str, ...],
+                    negatives: GalleryIndex, radius: float = 0.0) -> np.ndarray:
+    """Per-person distances (m, p) with the people a face was labelled "not" ruled out (``inf``).
+
+    ``queries`` (m, d) are the faces, ``distances`` their (m, p) distances to
+    ``names`` (from :func:`person_distances`), ``negatives`` the faces people
+    said were *not* a given person (``facecam label EVENT --not NAME``). A
+    face is ruled out for NAME when it is nearer to one of NAME's negative
+    examples than to NAME's own photos, or within ``radius`` of one (0:
+    only the first rule). Everyone else's distances are unchanged.
+    """
+    out = np.array(distances, np.float64, copy=True)
+    if len(negatives) == 0 or out.size == 0:
+        return out
+    neg = person_distances(queries, negatives)  # (m, q) for negatives.names
+    for k, name in enumerate(negatives.names):
+        if name not in names:
+            continue
+        j = names.index(name)
+        ruled_out = (neg[:, k] < out[:, j]) | (neg[:, k] <= radius)
+        out[ruled_out, j] = np.inf
+    return out

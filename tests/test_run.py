@@ -34,6 +34,8 @@ def test_hamilton_clip_names_lin_manuel_miranda_and_exits_0(hamilton_run):
     assert "lin_manuel_miranda" in named
     assert named <= {"lin_manuel_miranda", "alex_lacamoire"}, named  # obama is enrolled but not in the clip
     assert "275 frames" in r.stderr
+    # one visit: his two appearances are 2 s apart, well within the cooldown and the absence before "left"
+    assert [a["person"] for a in alerts if a["kind"] == "arrived"] == ["lin_manuel_miranda"]
 
 
 def test_alert_payload_fields(hamilton_run):
@@ -41,7 +43,8 @@ def test_alert_payload_fields(hamilton_run):
     a = alerts[0]
     assert set(a) >= {"id", "camera", "time", "person", "distance", "box", "snapshot"}
     assert a["camera"] == "default" and a["time"].endswith("Z") and len(a["box"]) == 4
-    assert 0 <= a["distance"] <= 0.6 if a["known"] else a["distance"] > 0.6
+    assert a["kind"] == "arrived" and a["known"] and 0 <= a["distance"] <= 0.6
+    assert a["extra"]["event"] and all(x["kind"] in {"arrived", "left", "recognised"} for x in alerts)
     assert len({x["id"] for x in alerts}) == len(alerts)
 
 

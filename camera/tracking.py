@@ -1,0 +1,238 @@
+"""Tracking: the same face across frames, so decisions are made per person-visit, not per frame.
+
+Boxes are ``xyxy`` in full-resolution pixels; times are the camera's clock
+in seconds. A detection joins a live track when its box overlaps the
+track's last box (IoU at least ``iou_min``) or its centre moved at most
+``max_shift`` face sizes, with a face size within a factor of two; pairs are
+taken greedily, best overlap first. Detections that join no track start a
+new one, with the next id of this tracker (ids are stable for the life of
+the track). A track ends when it has not been seen for ``max_gap_s``.
+
+Embedding similarity links what the boxes cannot: when a new track's first
+face is embedded and a live track that lost its face (not seen on the
+latest detection) is within ``link_max_distance`` (Euclidean, the mean of
+its embedded faces), the new track is folded into the old one, which keeps
+its id (a person who jumped, was occluded or turned away for a moment).
+
+Only a few faces of each track are embedded (:func:`embed_due`): the best
+candidate (highest quality) of each ``embed_interval_s`` window, only when
+its quality reaches ``min_quality``, at most ``max_embeddings`` per track,
+and none once the track is named; after an "unknown" decision, one every
+``recheck_interval_s`` (a stranger who turns to the camera may still be
+family).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from camera.decision import Observation, TrackDecision
+from camera.quality import Quality
+from camera.types import Frame
+
+log = logging.getLogger(__name__)
+
+#: intervals are compared with this slack, in seconds, so float clocks (0.1 * k) do not skip a beat.
+CLOCK_SLACK_S = 1e-6
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """Association, track end and embedding budget (see the module docstring for units)."""
+
+    iou_min: float = 0.3
+    max_shift: float = 0.75
+    max_gap_s: float = 1.5
+    link_max_distance: float = 0.45
+    embed_interval_s: float = 0.2
+    recheck_interval_s: float = 1.0
+    max_embeddings: int = 8
+    min_quality: float = 0.4
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One detection of a track, kept until it is embedded or beaten: the frame, box, score, landmarks, quality.
+
+    ``frame`` is ``None`` once no longer needed: of the embedded faces, only
+    the best keeps its frame (for the visit's snapshot), so a track holds at
+    most two frames (that one and its waiting candidate's).
+    """
+
+    frame: Frame | None
+    box_xyxy: np.ndarray
+    score: float
+    landmarks: np.ndarray | None
+    quality: Quality
+
+
+@dataclass(frozen=True)
+class EmbeddedFace:
+    """A candidate that was embedded: its descriptor and the decision input it became."""
+
+    candidate: Candidate
+    vector: np.ndarray
+    observation: Observation
+
+
+@dataclass
+class Track:
+    """One face followed across frames on one camera."""
+
+    id: int
+    camera: str
+    first_s: float
+    last_s: float
+    first_wall: dt.datetime
+    last_wall: dt.datetime
+    box_xyxy: np.ndarray
+    hits: int = 1
+    pending: Candidate | None = None
+    last_embed_s: float | None = None
+    embedded: list[EmbeddedFace] = field(default_factory=list)
+    decision: TrackDecision | None = None
+    event_id: str | None = None
+
+    @property
+    def best(self) -> EmbeddedFace | None:
+        """The embedded face of highest quality (for the snapshot), or ``None``."""
+        return max(self.embedded, key=lambda e: e.observation.quality, default=None)
+
+    def mean_vector(self) -> np.ndarray | None:
+        if not self.embedded:
+            return None
+        return np.mean([e.vector for e in self.embedded], axis=0)
+
+    def add_embedded(self, face: EmbeddedFace) -> None:
+        """Keep an embedded face; only the best embedded face keeps its frame."""
+        self.embedded.append(face)
+        best = self.best
+        self.embedded = [e if e is best or e.candidate.frame is None else replace(e, candidate=replace(
+            e.candidate, frame=None)) for e in self.embedded]
+
+    def offer(self, cand: Candidate) -> None:
+        """Keep ``cand`` as the candidate to embed if it beats the one waiting."""
+        if self.pending is None or cand.quality.value > self.pending.quality.value:
+            self.pending = cand
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, m) intersection over union of xyxy boxes ``a`` (n, 4) and ``b`` (m, 4)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def associate(track_boxes: np.ndarray, det_boxes: np.ndarray, iou_min: float,
+              max_shift: float) -> list[tuple[int, int]]:
+    """Greedy (track index, detection index) pairs; see the module docstring for the gates."""
+    t = np.asarray(track_boxes, np.float64).reshape(-1, 4)
+    d = np.asarray(det_boxes, np.float64).reshape(-1, 4)
+    if len(t) == 0 or len(d) == 0:
+        return []
+    iou = iou_matrix(t, d)
+    ct = (t[:, :2] + t[:, 2:]) / 2
+    cd = (d[:, :2] + d[:, 2:]) / 2
+    st = np.maximum((t[:, 2:] - t[:, :2]).min(axis=1), 1.0)
+    sd = np.maximum((d[:, 2:] - d[:, :2]).min(axis=1), 1.0)
+    shift = np.linalg.norm(ct[:, None, :] - cd[None, :, :], axis=2) / st[:, None]
+    ratio = sd[None, :] / st[:, None]
+    ok = ((iou >= iou_min) | (shift <= max_shift)) & (ratio >= 0.5) & (ratio <= 2.0)
+    score = np.where(ok, iou - 0.1 * shift, -np.inf)
+    pairs: list[tuple[int, int]] = []
+    while np.isfinite(score).any():
+        i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+        pairs.append((int(i), int(j)))
+        score[i, :] = -np.inf
+        score[:, j] = -np.inf
+    return sorted(pairs)
+
+
+def embed_due(track: Track, now_s: float, settings: TrackingSettings) -> bool:
+    """Whether ``track``'s waiting candidate should be embedded now (see the module docstring)."""
+    c = track.pending
+    if c is None or c.quality.value < settings.min_quality or len(track.embedded) >= settings.max_embeddings:
+        return False
+    if track.decision is not None and track.decision.is_known:
+        return False
+    interval = settings.embed_interval_s
+    if track.decision is not None and track.decision.decided:
+        interval = settings.recheck_interval_s
+    return track.last_embed_s is None or now_s - track.last_embed_s >= interval - CLOCK_SLACK_S
+
+
+class Tracker:
+    """The live tracks of one camera."""
+
+    def __init__(self, camera: str, settings: TrackingSettings) -> None:
+        self.camera = camera
+        self.settings = settings
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def update(self, frame: Frame, xyxy: np.ndarray, scores: np.ndarray, landmarks: np.ndarray | None,
+               qualities: list[Quality]) -> list[Track]:
+        """Assign one frame's detections to tracks (new ones as needed); returns the tracks seen."""
+        s = self.settings
+        boxes = np.asarray(xyxy, np.float64).reshape(-1, 4)
+        pairs = associate(np.array([t.box_xyxy for t in self.tracks]), boxes, s.iou_min, s.max_shift)
+        matched = {j: self.tracks[i] for i, j in pairs}
+        seen = []
+        for j in range(len(boxes)):
+            lm = None if landmarks is None else landmarks[j]
+            cand = Candidate(frame, boxes[j], float(scores[j]), lm, qualities[j])
+            track = matched.get(j)
+            if track is None:
+                track = Track(self._next_id, self.camera, frame.timestamp_s, frame.timestamp_s, frame.wall_time,
+                              frame.wall_time, boxes[j])
+                self._next_id += 1
+                self.tracks.append(track)
+            else:
+                track.last_s, track.last_wall, track.box_xyxy = frame.timestamp_s, frame.wall_time, boxes[j]
+                track.hits += 1
+            track.offer(cand)
+            seen.append(track)
+        return seen
+
+    def link(self, track: Track) -> Track:
+        """Fold a new track into a live one that lost its face and looks the same (embedding); returns the survivor."""
+        vec = track.mean_vector()
+        if vec is None or len(track.embedded) != 1:
+            return track
+        best: tuple[float, Track] | None = None
+        for other in self.tracks:
+            ov = other.mean_vector()
+            if other is track or ov is None or other.last_s >= track.first_s:
+                continue  # seen together with this face: someone else
+            d = float(np.linalg.norm(ov - vec))
+            if d <= self.settings.link_max_distance and (best is None or d < best[0]):
+                best = (d, other)
+        if best is None:
+            return track
+        other = best[1]
+        log.debug("%s: track %d joins track %d (embedding distance %.3f)", self.camera, track.id, other.id, best[0])
+        for face in track.embedded:
+            other.add_embedded(face)
+        other.last_s, other.last_wall, other.box_xyxy = track.last_s, track.last_wall, track.box_xyxy
+        other.hits += track.hits
+        other.last_embed_s = track.last_embed_s
+        self.tracks.remove(track)
+        return other
+
+    def expire(self, now_s: float) -> list[Track]:
+        """Remove and return the tracks not seen for more than ``max_gap_s`` (all of them with ``now_s=inf``)."""
+        ended = [t for t in self.tracks if now_s - t.last_s > self.settings.max_gap_s]
+        self.tracks = [t for t in self.tracks if t not in ended]
+        return ended

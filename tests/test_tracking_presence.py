@@ -1,0 +1,150 @@
+"""Tracking (camera/tracking.py), presence (camera/presence.py) and negative examples in matching: pure parts."""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from camera.decision import Observation, TrackDecision
+from camera.matching import GalleryIndex, apply_negatives, person_distances
+from camera.presence import ARRIVED, LEFT, PresenceBoard, on_seen, on_tick
+from camera.quality import Quality
+from camera.tracking import (
+    Candidate,
+    EmbeddedFace,
+    Track,
+    Tracker,
+    TrackingSettings,
+    associate,
+    embed_due,
+    iou_matrix,
+)
+from camera.types import UNKNOWN, Frame
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [([0, 0, 10, 10], [0, 0, 10, 10], 1.0), ([0, 0, 10, 10], [5, 0, 15, 10], 1 / 3),
+     ([0, 0, 10, 10], [20, 20, 30, 30], 0.0), ([0, 0, 10, 10], [2, 2, 8, 8], 0.36)],
+)
+def test_iou(a, b, expected):
+    assert iou_matrix(np.array([a]), np.array([b]))[0, 0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("tracks", "dets", "pairs"),
+    [
+        ([], [[0, 0, 10, 10]], []),
+        ([[0, 0, 100, 100]], [[10, 10, 110, 110]], [(0, 0)]),  # overlap
+        ([[0, 0, 100, 100]], [[60, 0, 160, 100]], [(0, 0)]),  # moved 0.6 face sizes: still the same face
+        ([[0, 0, 100, 100]], [[300, 0, 400, 100]], []),  # too far
+        ([[0, 0, 100, 100]], [[0, 0, 30, 30]], []),  # a much smaller face is someone else
+        ([[0, 0, 100, 100], [200, 0, 300, 100]], [[205, 0, 305, 100], [5, 0, 105, 100]], [(0, 1), (1, 0)]),
+    ],
+)
+def test_associate(tracks, dets, pairs):
+    assert associate(np.array(tracks, float), np.array(dets, float), 0.3, 0.75) == pairs
+
+
+def frame(t: float) -> Frame:
+    return Frame(np.zeros((8, 8, 3), np.uint8), int(t * 10), t, T0 + dt.timedelta(seconds=t))
+
+
+def quality(v: float) -> Quality:
+    return Quality(v, 100, 100, 1, 0)
+
+
+def test_tracker_keeps_ids_starts_new_tracks_and_ends_them_after_the_gap():
+    tr = Tracker("door", TrackingSettings(max_gap_s=1.0))
+    seen = tr.update(frame(0.0), np.array([[0, 0, 100, 100]]), np.array([1.0]), None, [quality(0.5)])
+    assert [t.id for t in seen] == [1]
+    seen = tr.update(frame(0.2), np.array([[10, 0, 110, 100], [300, 0, 400, 100]]), np.array([1.0, 1.0]), None,
+                     [quality(0.9), quality(0.5)])
+    assert [t.id for t in seen] == [1, 2]
+    assert seen[0].pending is not None and seen[0].pending.quality.value == 0.9  # the better face waits
+    assert tr.expire(1.1) == []
+    assert [t.id for t in tr.expire(1.3)] == [1, 2]
+    assert tr.tracks == []
+
+
+def embedded(track: Track, t: float, vec: np.ndarray) -> None:
+    c = Candidate(frame(t), track.box_xyxy, 1.0, None, quality(0.9))
+    track.embedded.append(EmbeddedFace(c, vec, Observation(0.9, np.array([0.5]), t)))
+
+
+def test_link_folds_a_new_track_into_a_lost_one_that_looks_the_same():
+    tr = Tracker("door", TrackingSettings(max_gap_s=2.0))
+    (old,) = tr.update(frame(0.0), np.array([[0, 0, 100, 100]]), np.array([1.0]), None, [quality(0.9)])
+    embedded(old, 0.0, np.zeros(128))
+    (new,) = tr.update(frame(0.5), np.array([[400, 0, 500, 100]]), np.array([1.0]), None, [quality(0.9)])
+    assert new.id == 2
+    embedded(new, 0.5, np.full(128, 0.01))  # 0.11 away: the same person
+    assert tr.link(new) is old and [t.id for t in tr.tracks] == [1] and len(old.embedded) == 2
+    (other,) = tr.update(frame(0.7), np.array([[0, 200, 100, 300]]), np.array([1.0]), None, [quality(0.9)])
+    embedded(other, 0.7, np.full(128, 0.1))  # 1.13 away: someone else
+    assert tr.link(other) is other and len(tr.tracks) == 2
+
+
+@pytest.mark.parametrize(
+    ("pending_q", "n_embedded", "last_embed", "decision", "now", "expected"),
+    [
+        (None, 0, None, None, 0.0, False),
+        (0.9, 0, None, None, 0.0, True),  # the first good face is embedded at once
+        (0.2, 0, None, None, 0.0, False),  # a poor face never is
+        (0.9, 1, 0.0, None, 0.1, False),  # wait for the window...
+        (0.9, 1, 0.0, None, 0.2, True),  # ...and take its best face
+        (0.9, 8, 0.0, None, 5.0, False),  # budget spent
+        (0.9, 3, 0.0, "alice", 5.0, False),  # named: no more embeddings
+        (0.9, 3, 0.0, UNKNOWN, 0.5, False),  # unknown: a recheck now and then
+        (0.9, 3, 0.0, UNKNOWN, 1.0, True),
+    ],
+)
+def test_embed_due(pending_q, n_embedded, last_embed, decision, now, expected):
+    t = Track(1, "door", 0.0, 0.0, T0, T0, np.array([0, 0, 100, 100], float))
+    if pending_q is not None:
+        t.pending = Candidate(frame(0.0), t.box_xyxy, 1.0, None, quality(pending_q))
+    for _ in range(n_embedded):
+        embedded(t, 0.0, np.zeros(128))
+    t.last_embed_s = last_embed
+    if decision is not None:
+        t.decision = TrackDecision(decision, 0.4, decision, 0.2, 3, 2.7, 3)
+    assert embed_due(t, now, TrackingSettings()) is expected
+
+
+def test_presence_arrives_once_and_leaves_after_the_absence():
+    board = PresenceBoard(away_after_s=10)
+    assert board.seen("alice", "door", 0.0, T0) == ARRIVED
+    assert board.seen("alice", "door", 5.0, T0) is None
+    assert board.tick("door", 14.0, T0) == []
+    assert board.tick("garden", 100.0, T0) == []  # another camera's clock does not decide
+    left = board.tick("door", 15.0, T0)
+    assert [s.person for s in left] == ["alice"] and not board.is_home("alice")
+    assert board.seen("alice", "door", 20.0, T0) == ARRIVED
+
+
+@pytest.mark.parametrize(
+    ("home", "camera", "t", "expected"),
+    [(True, "door", 9.9, None), (True, "door", 10.0, LEFT), (False, "door", 50.0, None), (True, "yard", 50.0, None)],
+)
+def test_on_tick(home, camera, t, expected):
+    state, _ = on_seen(None, "alice", "door", 0.0, T0)
+    if not home:
+        state, _ = on_tick(state, "door", 100.0, T0, 10.0)
+    assert on_tick(state, camera, t, T0, 10.0)[1] == expected
+
+
+def test_negative_rules_out_only_the_person_it_was_labelled_against():
+    names = ("alice", "bob")
+    gallery = GalleryIndex(names, np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([0, 1]), "m")
+    negatives = GalleryIndex(("alice",), np.array([[0.0, 0.5]]), np.array([0]), "m")
+    queries = np.array([[0.0, 0.45], [0.0, 0.1], [0.0, -0.3]])
+    d = person_distances(queries, gallery)
+    out = apply_negatives(queries, d, names, negatives)
+    assert np.isinf(out[0, 0])  # nearer the negative (0.05) than alice's photo (0.45): not alice
+    assert out[1, 0] == pytest.approx(0.1)  # nearer alice's photo: still alice
+    np.testing.assert_allclose(out[:, 1], d[:, 1])  # bob unchanged
+    assert out[2, 0] == pytest.approx(0.3)
+    assert np.isinf(apply_negatives(queries, d, names, negatives, radius=0.85)[2, 0])  # within the radius
+    assert np.array_equal(apply_negatives(queries, d, names, GalleryIndex.empty("m", 2)), d)
