@@ -15,11 +15,18 @@ import os
 import signal
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from camera import __version__
 from camera.config import Config, load_config
 from camera.errors import FacecamError
+from camera.status import StatusWriter
+
+if TYPE_CHECKING:
+    from camera.pipeline import Pipeline
 
 log = logging.getLogger("camera")
 
@@ -87,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--write", type=Path, metavar="CONFIG",
                      help="set [matching] max_distance in this TOML file (created if missing; other lines kept)")
 
+    status = sub.add_parser("status", help="is the daemon running: cameras, fps, dropped frames, sink queues")
+    status.add_argument("--config", type=Path, help="TOML config file")
+    status.add_argument("--data-dir", type=Path, help="the daemon's data directory")
+
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path)
 
@@ -127,9 +138,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             pipeline.stop.set()
 
         old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        status = StatusWriter(root, _status_snapshot(pipeline))
+        status.start()
         try:
             summary = pipeline.run()
         finally:
+            status.stop()
             for s, h in old.items():
                 signal.signal(s, h)
     for name, st in summary.cameras.items():
@@ -138,6 +152,37 @@ def cmd_run(args: argparse.Namespace) -> int:
                  "%d frames, %d faces embedded, %d tracks, %d visits", name, st.frames, fps, st.faces, st.alerts,
                  summary.dropped.get(name, 0), st.errors, st.detected, st.embedded, st.tracks, st.events)
     return 0
+
+
+def _status_snapshot(pipeline: Pipeline) -> Callable[[], dict]:
+    """A function giving the running pipeline's per-camera counters, with frames per second since the last call."""
+    last: dict[str, tuple[float, int]] = {}
+
+    def snapshot() -> dict:
+        now = time.monotonic()
+        dropped = {w.camera: w.stats for w in pipeline.workers}
+        cameras = {}
+        for name, st in list(pipeline.live_stats.items()):
+            t0, f0 = last.get(name, (now, 0))
+            fps = (st.frames - f0) / (now - t0) if now > t0 else 0.0
+            last[name] = (now, st.frames)
+            cap = dropped.get(name)
+            cameras[name] = {"frames": st.frames, "fps": round(fps, 2), "dropped": cap.dropped if cap else 0,
+                             "reconnects": cap.reconnects if cap else 0, "faces": st.faces, "alerts": st.alerts,
+                             "visits": st.events, "errors": st.errors}
+        return {"cameras": cameras}
+
+    return snapshot
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from camera.app import data_dir
+    from camera.status import format_status, read_status
+
+    root = data_dir(_config(args), args.data_dir)
+    print(format_status(root))
+    status = read_status(root)
+    return 0 if status is not None and status["alive"] else 1
 
 
 def _print_outcomes(outcomes: list) -> int:
@@ -307,7 +352,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "enroll": cmd_enroll, "people": cmd_people, "check-config": cmd_check_config,
-            "demo": cmd_demo, "events": cmd_events, "label": cmd_label, "calibrate": cmd_calibrate}
+            "demo": cmd_demo, "status": cmd_status, "events": cmd_events, "label": cmd_label, "calibrate": cmd_calibrate}
 
 
 def main(argv: list[str] | None = None) -> int:

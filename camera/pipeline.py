@@ -221,6 +221,9 @@ class Pipeline:
         self._delivery_failures = 0
         #: "end" when every source ended, "signal" when stopped by SIGINT/SIGTERM.
         self.stop_reason = "end"
+        #: per-camera counters and capture workers of the run in progress (``facecam status``)
+        self.live_stats: dict[str, CameraStats] = {}
+        self.workers: list[CaptureWorker] = []
 
     @property
     def alerts(self) -> list[Alert]:
@@ -234,6 +237,7 @@ class Pipeline:
         stats = {c.name: CameraStats() for c in self.cameras}
         visits = {c.name: CameraVisits(c, *self._settings, stats[c.name]) for c in self.cameras}
         self.recorder.stats = stats
+        self.live_stats, self.workers = stats, workers  # read by the status writer while running
         try:
             for cam in self.cameras:
                 w = CaptureWorker(cam.source, cam.name, self.stop, cam.fps_cap, cam.realtime)

@@ -43,6 +43,7 @@ class StatusWriter:
         self._thread = threading.Thread(target=self._run, name="status", daemon=True)
 
     def start(self) -> None:
+        self.write()
         self._thread.start()
 
     def stop(self, running: bool = False) -> None:
