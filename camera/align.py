@@ -12,15 +12,19 @@ uint8, pixels whose 2x2 neighbourhood leaves the source are black.
 Why numpy and not ``cv2.warpAffine``/``cv2.remap``: OpenCV quantises sample
 positions to 1/32 pixel and rounds instead of truncating, which moves pixels
 at sharp edges by several grey levels; the numpy path reproduces dlib's chip
-exactly (see tests/test_align.py), which keeps stored dlib-made embeddings
-valid. Coordinates are (x, y) pixels; angles are radians.
+exactly (see tests/onnx_engine/test_landmarks_align.py), which keeps stored
+dlib-made embeddings valid. (The pyramid does use OpenCV: its float32 filter
+sums are exact integers.) A 150x150 chip takes ~1 ms.
+Coordinates are (x, y) pixels; angles are radians.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from camera.geometry import similarity_transform
@@ -116,17 +120,20 @@ def extract_chip(img: np.ndarray, d: ChipDetails) -> np.ndarray:
 
 def pyramid_down2(img: np.ndarray) -> np.ndarray:
     """dlib's ``pyramid_down<2>`` on uint8 images: 5-tap [1 4 6 4 1] filter each way,
-    ``// 256``, every other pixel; output ((h - 3) // 2, (w - 3) // 2)."""
+    ``// 256``, every other pixel; output ((h - 3) // 2, (w - 3) // 2).
+
+    OpenCV filters in float32, which holds every sum exactly (at most 255 * 256);
+    only windows that lie wholly inside the image are kept, so its border rule
+    does not matter."""
     h, w = img.shape[:2]
     if h <= 8 or w <= 8:
         return np.zeros((0, 0) + img.shape[2:], np.uint8)
-    o = img.astype(np.int32)
     nc, nr = (w - 3) // 2, (h - 3) // 2
-    cols = [o[:, k:k + 2 * nc:2] for k in range(5)]
-    tmp = cols[0] + 4 * cols[1] + 6 * cols[2] + 4 * cols[3] + cols[4]
-    rows = [tmp[k:k + 2 * nr:2] for k in range(5)]
-    out = (rows[0] + 4 * rows[1] + 6 * rows[2] + 4 * rows[3] + rows[4]) // 256
-    return out.astype(np.uint8)
+    full = cv2.sepFilter2D(img, cv2.CV_32F, _PYR_TAPS, _PYR_TAPS, borderType=cv2.BORDER_CONSTANT)
+    return np.floor_divide(full[2:2 + 2 * nr:2, 2:2 + 2 * nc:2], 256).astype(np.uint8)
+
+
+_PYR_TAPS = np.array([1, 4, 6, 4, 1], np.float32)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -176,22 +183,56 @@ def _copy_rect(img: np.ndarray, rect: tuple[int, ...]) -> np.ndarray:
 
 
 def _sample_bilinear(src: np.ndarray, m: np.ndarray, origin: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Chip pixel (c, r) = bilinear sample of ``src`` at ``m @ (c, r) + origin``, truncated."""
+    """Chip pixel (c, r) = bilinear sample of ``src`` at ``m @ (c, r) + origin``, truncated.
+
+    dlib's ``interpolate_bilinear`` in float64 and in its order of operations.
+    One channel at a time as a flat float64 plane (numpy is slow on a length-3
+    inner axis, and a plane's temporaries stay in cache); the four neighbours
+    are gathered through one flat index each.
+    """
     h, w = src.shape[:2]
-    if h == 0 or w == 0:
+    if h < 2 or w < 2:
         return np.zeros((rows, cols) + src.shape[2:], np.uint8)
-    cc, rr = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
-    x = m[0, 0] * cc + m[0, 1] * rr + origin[0]
-    y = m[1, 0] * cc + m[1, 1] * rr + origin[1]
+    cc, rr = _chip_grid(rows, cols)
+    (m00, m01), (m10, m11) = m.tolist()
+    x = m00 * cc + m01 * rr + float(origin[0])
+    y = m10 * cc + m11 * rr + float(origin[1])
     left, top = np.floor(x), np.floor(y)
-    ok = (left >= 0) & (top >= 0) & (left + 1 < w) & (top + 1 < h)
-    li = np.where(ok, left, 0).astype(np.intp)
-    ti = np.where(ok, top, 0).astype(np.intp)
-    lr = (x - left)[..., None]
-    tb = (y - top)[..., None]
-    s = src.astype(np.float64)
-    tl, tr = s[ti, li], s[ti, np.minimum(li + 1, w - 1)]
-    bl, br = s[np.minimum(ti + 1, h - 1), li], s[np.minimum(ti + 1, h - 1), np.minimum(li + 1, w - 1)]
-    val = (1 - tb) * ((1 - lr) * tl + lr * tr) + tb * ((1 - lr) * bl + lr * br)
-    out = np.where(ok[..., None], val, 0).astype(np.uint8)  # truncation, like static_cast
-    return out
+    outside = ~((left >= 0) & (top >= 0) & (left < w - 1) & (top < h - 1))
+    tl_idx = (top * w + left).astype(np.intp)
+    tl_idx[outside] = 0
+    tr_idx, bl_idx, br_idx = tl_idx + 1, tl_idx + w, tl_idx + (w + 1)
+    lr, tb = x - left, y - top
+    inv_lr, inv_tb = 1 - lr, 1 - tb
+    planes = src.reshape(h, w, -1)
+    chip = []
+    for ch in range(planes.shape[2]):
+        plane = planes[:, :, ch].astype(np.float64).reshape(-1)
+        # (1 - tb) * ((1 - lr) * tl + lr * tr) + tb * ((1 - lr) * bl + lr * br), in place
+        upper = plane.take(tl_idx)
+        upper *= inv_lr
+        part = plane.take(tr_idx)
+        part *= lr
+        upper += part
+        lower = plane.take(bl_idx)
+        lower *= inv_lr
+        part = plane.take(br_idx)
+        part *= lr
+        lower += part
+        upper *= inv_tb
+        lower *= tb
+        upper += lower
+        upper[outside] = 0
+        chip.append(upper.astype(np.uint8).reshape(rows, cols))  # truncation, like static_cast
+    if src.ndim == 2:
+        return chip[0]
+    return cv2.merge(chip).reshape(rows, cols, -1)
+
+
+@functools.lru_cache(maxsize=4)
+def _chip_grid(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row numbers of every chip pixel, flat float64 (read-only, cached)."""
+    cc, rr = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
+    cc, rr = cc.ravel(), rr.ravel()
+    cc.flags.writeable = rr.flags.writeable = False
+    return cc, rr

@@ -14,8 +14,12 @@ def similarity_transform(from_pts: np.ndarray, to_pts: np.ndarray) -> tuple[np.n
 
     ``from_pts`` and ``to_pts`` are (n, k, 2) (or (k, 2)); the result is
     ``(m, t)`` with ``m`` (n, 2, 2) = scale * rotation and ``t`` (n, 2), so a
-    point maps as ``m @ p + t``. Computed in float64 with dlib's
-    ``find_similarity_transform`` steps, including its reflection handling.
+    point maps as ``m @ p + t``. Computed in float64 as dlib's
+    ``find_similarity_transform`` defines it (means, covariance, a proper
+    rotation even when the points are mirrored, scale 1 for a degenerate
+    source), with the 2-D closed form of its SVD step: for covariance
+    ``[[p, q], [r, s]]`` the scaled rotation is ``[[p + s, q - r], [r - q, p + s]]
+    / sigma_from``. It agrees with the SVD route to float64 rounding.
     """
     src = np.asarray(from_pts, np.float64)
     dst = np.asarray(to_pts, np.float64)
@@ -29,16 +33,11 @@ def similarity_transform(from_pts: np.ndarray, to_pts: np.ndarray) -> tuple[np.n
     dd = dst - mean_dst[:, None]
     sigma_src = (ds ** 2).sum(axis=(1, 2)) / k
     cov = np.einsum("nki,nkj->nij", dd, ds) / k
-    u, d, vt = np.linalg.svd(cov)
-    s = np.ones((len(cov), 2))
-    det_cov = np.linalg.det(cov)
-    flip = (det_cov < 0) | ((det_cov == 0) & (np.linalg.det(u) * np.linalg.det(vt) < 0))
-    smaller_second = d[:, 1] < d[:, 0]
-    s[flip & smaller_second, 1] = -1
-    s[flip & ~smaller_second, 0] = -1
-    r = u @ (s[:, :, None] * vt)
-    c = np.where(sigma_src != 0, (d * s).sum(axis=1) / np.where(sigma_src != 0, sigma_src, 1), 1.0)
-    m = c[:, None, None] * r
+    degenerate = sigma_src == 0
+    sigma = np.where(degenerate, 1.0, sigma_src)
+    a = np.where(degenerate, 1.0, (cov[:, 0, 0] + cov[:, 1, 1]) / sigma)
+    b = np.where(degenerate, 0.0, (cov[:, 1, 0] - cov[:, 0, 1]) / sigma)
+    m = np.stack([np.stack([a, -b], axis=-1), np.stack([b, a], axis=-1)], axis=1)
     t = mean_dst - np.einsum("nij,nj->ni", m, mean_src)
     return (m[0], t[0]) if single else (m, t)
 

@@ -37,7 +37,7 @@ from models.dlib_format import DlibFormatError, ShapePredictorModel
 log = logging.getLogger(__name__)
 
 #: Bump when the produced bytes change; cached outputs of another version are rebuilt.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 
 #: Manifest entries this module can convert (each names its output in ``converted_file``).
 CONVERTIBLE = ("dlib_resnet_v1", "dlib_mmod", "dlib_sp5")
