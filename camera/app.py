@@ -47,7 +47,8 @@ def data_dir(cfg: Config, override: Path | None = None) -> Path:
 
 def detector_settings(ec: EngineConfig) -> DetectorSettings:
     """The engine config's detector fields as :class:`DetectorSettings`."""
-    return DetectorSettings(model=ec.detector, upsample=ec.upsample, max_width_px=ec.detect_max_width,
+    return DetectorSettings(model=ec.resolved_detector, upsample=ec.resolved_upsample,  # type: ignore[arg-type]
+                            max_width_px=ec.detect_max_width,
                             min_face_px=ec.min_face_px)
 
 
@@ -66,11 +67,23 @@ class EngineCache:
 
 
 def enrolment_engine(cfg: Config, engines: EngineCache) -> Engine:
-    """The engine used to enrol photos: the configured one, looking at up to 1600 px wide."""
+    """The engine used to enrol photos: the configured detector, looking harder than on a live frame.
+
+    Enrolment photos are few and matter: the detector runs with at least one
+    upsampling step, on a copy at most 1600 px wide (HOG) or 800 px wide (the
+    CNN, whose cost grows faster with size), so faces of ~20 px and up are found.
+    """
     ec = cfg.engine
-    settings = DetectorSettings(model=ec.detector, upsample=max(ec.upsample, 1), max_width_px=1600,
-                                min_face_px=ec.min_face_px)
+    det = ec.resolved_detector
+    settings = DetectorSettings(model=det, upsample=max(ec.resolved_upsample, 1),  # type: ignore[arg-type]
+                                max_width_px=1600 if det == "hog" else 800, min_face_px=ec.min_face_px)
     return engines.get(ec.name, settings)
+
+
+def model_dir(root: Path) -> Path:
+    """Where converted models are cached: ``$FACECAM_MODEL_DIR``, else ``DATA_DIR/models``."""
+    env = os.environ.get("FACECAM_MODEL_DIR")
+    return Path(env).expanduser() if env else Path(root) / "models"
 
 
 def _auto_name(given: str | None, kind: str, i: int) -> str:
@@ -150,7 +163,7 @@ def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertS
     """
     if not cfg.cameras:
         raise ConfigError("no camera to run: give --source, or add a [cameras.NAME] table with a source")
-    engines = EngineCache(root / "models")
+    engines = EngineCache(model_dir(root))
     rebuilt = rebuild(gallery, enrolment_engine(cfg, engines))
     if rebuilt:
         log.info("embedded %d stored photos with the current model", sum(o.ok for o in rebuilt))

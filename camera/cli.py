@@ -195,7 +195,7 @@ def _print_outcomes(outcomes: list) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from camera.app import EngineCache, data_dir, enrolment_engine
+    from camera.app import EngineCache, data_dir, enrolment_engine, model_dir
     from camera.enroll import enroll_from_dir, enroll_photos
     from camera.gallery import Gallery, validate_name
 
@@ -207,7 +207,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         validate_name(args.name)
     cfg = _config(args)
     root = data_dir(cfg, args.data_dir)
-    engine = enrolment_engine(cfg, EngineCache(root / "models"))
+    engine = enrolment_engine(cfg, EngineCache(model_dir(root)))
     with Gallery(root) as gallery:
         if args.from_dir is not None:
             outcomes = enroll_from_dir(gallery, engine, args.from_dir)
@@ -217,7 +217,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    from camera.app import EngineCache, data_dir, enrolment_engine
+    from camera.app import EngineCache, data_dir, enrolment_engine, model_dir
     from camera.enroll import rebuild
     from camera.gallery import Gallery
 
@@ -238,7 +238,7 @@ def cmd_people(args: argparse.Namespace) -> int:
             n = gallery.remove(args.name)
             print(f"removed {args.name!r} and {n} photos")
         elif args.action == "rebuild":
-            return _print_outcomes(rebuild(gallery, enrolment_engine(cfg, EngineCache(root / "models"))))
+            return _print_outcomes(rebuild(gallery, enrolment_engine(cfg, EngineCache(model_dir(root)))))
     return 0
 
 
@@ -264,7 +264,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from camera.app import EngineCache, data_dir, enrolment_engine, events_settings
+    from camera.app import EngineCache, data_dir, enrolment_engine, events_settings, model_dir
     from camera.enroll import enroll_photos
     from camera.events import EventStore
     from camera.gallery import Gallery, validate_name
@@ -289,7 +289,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             if event.crop is None:
                 raise FacecamError(f"event {event.id} has no face crop to enrol (pictures of known people are "
                                    "not kept with [events] known_images = false, or it was removed)")
-            engine = enrolment_engine(cfg, EngineCache(root / "models"))
+            engine = enrolment_engine(cfg, EngineCache(model_dir(root)))
             status = _print_outcomes(enroll_photos(gallery, engine, args.name, [Path(event.crop)]))
             if status == 0:
                 store.update(event.id, event.end, event.end_s, person=validate_name(args.name))
@@ -314,13 +314,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = load_config(args.file)
-    print(f"{args.file}: OK ({len(cfg.cameras)} cameras, engine {cfg.engine.name}, detector {cfg.engine.detector})")
+    print(f"{args.file}: OK ({len(cfg.cameras)} cameras, engine {cfg.engine.name}, detector {cfg.engine.resolved_detector})")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from camera.alerts import JsonlSink
-    from camera.app import EngineCache, build_pipeline, enrolment_engine
+    from camera.app import EngineCache, build_pipeline, enrolment_engine, model_dir
     from camera.demo import DEMO_PERSON, astronaut_path, enrolment_photo, render_clip
     from camera.enroll import enroll_photos
     from camera.gallery import Gallery
@@ -334,7 +334,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         photo = enrolment_photo(load_image(source), root / "enrol_eileen_collins.png")
         print(f"1. enrolling {DEMO_PERSON} from a crop of {source}", file=sys.stderr)
         with Gallery(root) as gallery:
-            outcomes = enroll_photos(gallery, enrolment_engine(cfg, EngineCache(root / "models")),
+            outcomes = enroll_photos(gallery, enrolment_engine(cfg, EngineCache(model_dir(root))),
                                      DEMO_PERSON, [photo])
             if not all(o.ok for o in outcomes):
                 raise FacecamError(f"demo enrolment failed: {outcomes[0].reason}")

@@ -25,16 +25,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: engine → (default detector, default upsampling). The onnx engine has no HOG; its MMOD CNN at upsample 0
+#: finds faces of ~40 px and up (measured in the README's detector comparison), as HOG does at upsample 1.
+ENGINE_DEFAULTS: dict[str, tuple[str, int]] = {"onnx": ("mmod", 0), "dlib": ("hog", 1)}
+#: upsampling used when a detector is chosen without one
+DETECTOR_UPSAMPLE: dict[str, int] = {"hog": 1, "cnn": 0, "mmod": 0, "yunet": 0}
+
+
 class EngineConfig(_Strict):
     """Which engine detects and embeds faces, and how hard it looks."""
 
-    name: str = Field("dlib", description="engine: 'dlib' (face_recognition) or 'onnx' (no dlib needed)")
-    detector: Literal["hog", "cnn", "mmod", "yunet"] = Field(
-        "hog", description="face detector: hog (fast, frontal), cnn/mmod (more recall, slower)")
-    upsample: int = Field(1, ge=0, le=3, description="times the image is doubled to find small faces (~4x cost)")
+    name: str = Field("onnx", description="engine: 'onnx' (dlib's models on onnxruntime, no dlib needed) or "
+                      "'dlib' (face_recognition)")
+    detector: Literal["hog", "cnn", "mmod", "yunet"] | None = Field(
+        None, description="face detector (default: the engine's own, see ENGINE_DEFAULTS): hog (dlib only; "
+                          "frontal), cnn/mmod (dlib's CNN; turned faces too), yunet (a fetched extra model)")
+    upsample: int | None = Field(None, ge=0, le=3, description="times the image is doubled to find small faces "
+                                 "(~4x cost each; default: the engine's own)")
     detect_max_width: int | None = Field(
         640, ge=32, le=8192, description="detection runs on a copy at most this wide, in pixels (none: full size)")
     min_face_px: int = Field(20, ge=0, le=4000, description="ignore faces smaller than this, in pixels")
+
+    @property
+    def resolved_detector(self) -> str:
+        """``detector``, or the engine's default detector."""
+        return self.detector or ENGINE_DEFAULTS.get(self.name, ("hog", 1))[0]
+
+    @property
+    def resolved_upsample(self) -> int:
+        """``upsample``, or the engine's default for its detector."""
+        if self.upsample is not None:
+            return self.upsample
+        return ENGINE_DEFAULTS.get(self.name, ("hog", 1))[1] if self.detector is None else \
+            DETECTOR_UPSAMPLE.get(self.resolved_detector, 0)
 
     @field_validator("name")
     @classmethod

@@ -137,7 +137,7 @@ def run_facecam(engine: str, clip: Path, people: list[Path], detector: str | Non
                      "cameras": {"bench": {"source": str(clip)}}, "alerts": {"cooldown_s": 30}}
         cfg = Config.model_validate(overrides)
         with Gallery(root) as gallery:
-            enrol = app.enrolment_engine(cfg, app.EngineCache(root / "models"))
+            enrol = app.enrolment_engine(cfg, app.EngineCache(app.model_dir(root)))
             for folder in people:
                 enroll_photos(gallery, enrol, folder.name, sorted(folder.iterdir()))
             timers.clear()  # enrolment is not part of the run
@@ -153,7 +153,7 @@ def run_facecam(engine: str, clip: Path, people: list[Path], detector: str | Non
             "detect_ms_per_frame": 1000 * det / max(det_calls, 1), "detect_calls": det_calls,
             "embed_ms_per_face": 1000 * emb / max(faces, 1), "faces": faces, "peak_rss_mb": _peak_rss_mb(),
             "named": sorted({a.person for a in pipeline.alerts if a.person != "unknown"}),
-            "settings": f"{ec.detector}, upsample {ec.upsample}, detect width <= {ec.detect_max_width}"}
+            "settings": f"{ec.resolved_detector}, upsample {ec.resolved_upsample}, detect width <= {ec.detect_max_width}"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Converted ONNX models are cached once for the whole run (and its `facecam` subprocesses), not per data dir.
+os.environ.setdefault("FACECAM_MODEL_DIR", str(Path(tempfile.gettempdir()) / f"facecam-test-models-{os.getuid()}"))
 DATA = Path(os.environ.get("FACECAM_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
 AGEITGEY = DATA / "ageitgey+face_recognition"
 HAMILTON = AGEITGEY / "video" / "short_hamilton_clip.mp4"

@@ -38,8 +38,10 @@ APPEARANCES = 2
 FRAMES_WITH_A_FACE = 168
 
 
-def _cfg(source: Path, **tables: dict) -> Config:
-    return Config.model_validate({"cameras": {"door": {"source": str(source)}}, **tables})
+def _cfg(source: Path, engine: dict | None = None, **tables: dict) -> Config:
+    """A one-camera config; the dlib engine (HOG, upsample 1) unless ``engine`` says otherwise."""
+    return Config.model_validate({"cameras": {"door": {"source": str(source)}},
+                                  "engine": engine or {"name": "dlib"}, **tables})
 
 
 def _run(root: Path, cfg: Config, jsonl: Path | None = None):
@@ -60,6 +62,19 @@ def hamilton(dlib_engine, tmp_path_factory):
     cfg = _cfg(HAMILTON, presence={"away_after_s": 1.0}, alerts={"cooldown_s": 1.0})
     pipeline, stats = _run(root, cfg)
     return root, pipeline.alerts, stats
+
+
+def test_onnx_engine_counts_the_same_visits(hamilton, tmp_path):
+    """The onnx engine needs upsample 1 for the far shot (a ~50 px face), as HOG does; then it agrees."""
+    root = tmp_path / "onnx"
+    import shutil
+
+    shutil.copytree(hamilton[0], root, ignore=shutil.ignore_patterns("events*", "outbox*", "status.json"))
+    cfg = _cfg(HAMILTON, {"name": "onnx", "upsample": 1}, presence={"away_after_s": 1.0}, alerts={"cooldown_s": 1.0})
+    pipeline, _ = _run(root, cfg)
+    arrived = [a.person for a in pipeline.alerts if a.kind == "arrived"]
+    assert arrived == ["lin_manuel_miranda"] * APPEARANCES
+    assert {a.person for a in pipeline.alerts} <= {"lin_manuel_miranda", UNKNOWN}
 
 
 def test_hamilton_one_arrival_per_appearance_and_no_one_else(hamilton):
