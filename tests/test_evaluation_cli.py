@@ -152,8 +152,11 @@ def test_calibrate_from_dir_recommends_a_threshold(tmp_path):
                  "--out", str(tmp_path / "r"), "--progress", "off"]) == 0
     (c,) = json.loads((tmp_path / "r" / "calibrate.json").read_text())["result"]
     rec = c["recommendation"]
-    assert rec["n_photos"] == 9 and rec["n_impostor"] == 9
-    assert 0.0 < rec["max_distance"] < min(rec["impostor_distances"])  # 9 scores cannot resolve 1 %
+    assert rec["n_photos"] == 9 and rec["n_impostor"] == 9 and rec["n_household_pairs"] == 27  # 3 x 3 x 3
+    # The stricter of the household fit, the model prior (models/manifest.toml) and the default 0.6.
+    estimates = {"household": rec["household_threshold"], "prior": rec["prior_threshold"], "model default": 0.6}
+    assert rec["max_distance"] == min(estimates.values()) == estimates[rec["binding"]]
+    assert 0.3 < rec["max_distance"] < 0.6 and rec["prior_source"].startswith("LFW View 1 pairsDevTrain")
 
 
 def test_unknown_engine_is_refused_with_the_valid_names(capsys):

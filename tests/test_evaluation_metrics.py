@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from statistics import NormalDist, mean, stdev
 
 import numpy as np
 import pytest
 
-from camera.evaluation.calibrate import recommend_threshold
+from camera.evaluation.calibrate import ImpostorPrior, per_comparison_far, recommend_threshold
 from camera.evaluation.datasets import read_imglab_xml, read_pairs, read_people
 from camera.evaluation.extract import ExtractStats, FaceResult
 from camera.evaluation.identify import ProbeScore, score_open_set
@@ -103,30 +104,74 @@ def _gallery():
     return names, vectors
 
 
-@pytest.mark.parametrize(("target", "threshold", "far", "warns"), [
-    (0.5, BELOW(1.2 - 0.1, -math.inf), 0.5, False),   # impostors sorted: 0.9 0.9 1.0 1.1 1.8 2.1
-    (0.1, BELOW(1.0 - 0.1, -math.inf), 0.0, True),    # 6 impostor scores cannot resolve 10 %
+#: The gallery's 12 cross-person pair distances (A-B, A-C, B-C), written out.
+CROSS = [1.0, 1.2, 0.9, 1.1, 3.0, 3.3, 2.9, 3.2, 2.0, 2.3, 1.8, 2.1]
+Z = NormalDist().inv_cdf
+
+
+def _prior(a: float, b: float) -> ImpostorPrior:
+    """A prior whose lower-tail line is exactly ``a + b * z``."""
+    return ImpostorPrior(a, b, (0.01, 0.1), (a + b * Z(0.01), a + b * Z(0.1)), 1000, "synthetic")
+
+
+def _p_star(far: float, n: int) -> float:
+    return 1 - (1 - far) ** (1 / n)
+
+
+@pytest.mark.parametrize(("target", "prior", "default", "binding"), [
+    (0.5, None, None, "household"),            # p* = 1 - 0.5^(1/6): household normal fit alone
+    (0.2, _prior(1.0, 0.1), None, "household"),  # household 0.67 < prior 0.82
+    (0.2, _prior(0.5, 0.1), None, "prior"),      # prior 0.32 < household 0.67
+    (0.2, _prior(1.0, 0.1), 0.3, "model default"),  # both looser than the cap
 ])
-def test_recommend_threshold_leave_one_out(target, threshold, far, warns):
+def test_recommend_threshold_is_the_stricter_fitted_estimate(target, prior, default, binding):
     names, vectors = _gallery()
-    rec = recommend_threshold(names, vectors, target)
-    assert rec.impostor_distances == pytest.approx((0.9, 0.9, 1.0, 1.1, 1.8, 2.1))
+    rec = recommend_threshold(names, vectors, target, prior=prior, default_max_distance=default)
+    p = _p_star(target, 6)
+    house = mean(CROSS) + stdev(CROSS) * Z(p)
+    expected = {"household": house, "prior": None if prior is None else prior.mean + prior.sd * Z(p),
+                "model default": default}[binding]
+    assert rec.per_comparison_far == pytest.approx(p, rel=1e-12)
+    assert (rec.household_mean, rec.household_sd) == (pytest.approx(mean(CROSS)), pytest.approx(stdev(CROSS)))
+    assert rec.household_threshold == pytest.approx(house) and rec.n_household_pairs == 12
+    assert (rec.binding, rec.max_distance) == (binding, pytest.approx(expected))
+    if binding != "model default":  # the binding model's open-set FAR at its own threshold is the target
+        assert rec.expected_far == pytest.approx(target)
+    assert rec.impostor_distances == pytest.approx((0.9, 0.9, 1.0, 1.1, 1.8, 2.1))  # leave-one-out check
     assert rec.genuine_distances == pytest.approx((0.1, 0.1, 0.2, 0.2, 0.3, 0.3))
-    assert rec.max_distance == threshold
-    assert rec.expected_far == pytest.approx(far)
     assert (rec.expected_named, rec.expected_rank1) == (1.0, 1.0)
-    assert (rec.n_people, rec.n_photos, rec.n_impostor, rec.n_genuine) == (3, 6, 6, 6)
-    assert bool(rec.warnings) == warns
+    assert (rec.n_people, rec.n_photos, rec.n_enrolled, rec.n_impostor, rec.n_genuine) == (3, 6, 6, 6, 6)
+    loo = np.array(rec.impostor_distances) <= rec.max_distance  # 2 of 6 at target 0.5 (t = 0.97)
+    assert rec.loo_far == loo.mean() and any("taken for each other" in w for w in rec.warnings) == loo.any()
 
 
-def test_recommend_threshold_uses_negatives_and_refuses_one_person_alone():
-    with pytest.raises(ValueError, match="two enrolled people"):
-        recommend_threshold(["A", "A"], np.array([[0.0], [0.1]]), 0.1)
-    rec = recommend_threshold(["A", "A"], np.array([[0.0], [0.1]]), 0.4, negatives=np.array([[0.5], [0.7], [2.0]]))
-    assert rec.impostor_distances == pytest.approx((0.4, 0.6, 1.9))
-    assert rec.max_distance == BELOW(0.6, -math.inf)
+def test_per_comparison_far_shrinks_with_the_gallery():
+    assert per_comparison_far(0.01, 1) == pytest.approx(0.01)
+    assert per_comparison_far(0.01, 30) == pytest.approx(1 - 0.99 ** (1 / 30), rel=1e-12)
+    assert per_comparison_far(0.01, 300) < per_comparison_far(0.01, 30) < 0.01 / 29
+
+
+def test_recommend_threshold_uses_negatives_the_prior_alone_and_refuses_nothing_to_go_on():
+    one = np.array([[0.0], [0.1]])
+    with pytest.raises(ValueError, match="cross-person photo pairs"):
+        recommend_threshold(["A", "A"], one, 0.1)
+    rec = recommend_threshold(["A", "A"], one, 0.1, prior=_prior(1.0, 0.1))  # one person: the prior decides
+    assert (rec.binding, rec.max_distance) == ("prior", pytest.approx(1.0 + 0.1 * Z(_p_star(0.1, 2))))
+    assert any("household estimate is left out" in w for w in rec.warnings)
+    neg = np.array([[0.5], [0.7], [2.0], [1.5], [1.0]])  # 5 negatives x 2 photos = 10 pairs: enough
+    rec = recommend_threshold(["A", "A"], one, 0.4, negatives=neg)
+    pairs = [0.5, 0.4, 0.7, 0.6, 2.0, 1.9, 1.5, 1.4, 1.0, 0.9]
+    assert rec.n_household_pairs == 10 and rec.n_negatives == 5
+    assert rec.max_distance == pytest.approx(mean(pairs) + stdev(pairs) * Z(_p_star(0.4, 2)))
+    assert rec.impostor_distances == pytest.approx((0.4, 0.6, 0.9, 1.4, 1.9))  # each negative's nearest
+    assert rec.loo_far == pytest.approx(2 / 5) and any("taken for each other" in w for w in rec.warnings)
     with pytest.raises(ValueError, match="expected vectors"):
         recommend_threshold(["A"], np.zeros((2, 3)), 0.1)
+
+
+def test_recommend_threshold_never_goes_below_zero():
+    rec = recommend_threshold(*_gallery(), 0.01)  # z(p*) = -2.93: the normal fit reaches below 0
+    assert rec.max_distance == 0.0 and any("not positive" in w for w in rec.warnings)
 
 
 @pytest.mark.parametrize(("det", "scores", "gt", "ignore", "labels", "matched"), [
@@ -252,7 +297,7 @@ def test_open_set_identification_on_synthetic_embeddings(tmp_path):
                                         "C": [3.0, 3.1, 3.2], "D": [0.6, 2.5, 5.0]})
     split = split_people(people, enroll_k=2, stranger_every=4)
     assert split.strangers == ["D"] and len(split.enrol) == 6 and len(split.known_probes) == 5
-    r = score_identify("synthetic", _stats(), photos, people, split, 0.45, 0.01)
+    r = score_identify("synthetic", _stats(), photos, people, split, 0.45, 0.3)
     assert r.rank1 == 1.0
     fixed, far1, far01, rec = r.points
     # Strangers' nearest distances: 0.4 (B), 0.5 (C), 1.9 (C); known probe B/3 is 0.5 from B.
@@ -260,8 +305,10 @@ def test_open_set_identification_on_synthetic_embeddings(tmp_path):
                                                                              pytest.approx(0.2))
     assert far1.threshold == BELOW(1.0 - 0.6, -math.inf) and far1.stranger_far == 0.0
     assert far1.known_named == 0.8 and far01.threshold == far1.threshold
-    # Leave-one-out impostors 0.9 0.9 1.0 1.0 1.9 2.0: the recommendation sits just below 0.9.
-    assert rec.threshold == BELOW(1.0 - 0.1, -math.inf)
+    # The 12 enrolled cross-person distances (A-B, A-C, B-C), normal fit at p* = 1 - 0.7^(1/6): t = 0.65.
+    cross = [1.0, 1.1, 0.9, 1.0, 3.0, 3.1, 2.9, 3.0, 2.0, 2.1, 1.9, 2.0]
+    assert rec.threshold == pytest.approx(mean(cross) + stdev(cross) * Z(_p_star(0.3, 6)))
+    assert r.recommendation.binding == "household"
     assert (rec.stranger_far, rec.known_named) == (pytest.approx(2 / 3), 1.0)
     by_name = {p.name: p for p in r.persons}
     assert (by_name["B"].n_probes, by_name["B"].named, by_name["D"].accepted) == (2, 1, 1)
@@ -272,8 +319,9 @@ def test_open_set_without_strangers_reports_no_dir(tmp_path):
 
     people, photos = _people(tmp_path, {"A": [0.0, 0.1, 0.2], "B": [1.0, 1.1, 1.3]})
     split = split_people(people, enroll_k=2, stranger_every=0)
-    r = score_identify("synthetic", _stats(), photos, people, split, 0.45, 0.01)
+    r = score_identify("synthetic", _stats(), photos, people, split, 0.45, 0.01, prior=_prior(1.0, 0.1))
     assert [p.label for p in r.points] == ["fixed threshold", "recommended (target FAR 0.01)"]
+    assert r.recommendation.binding == "prior"  # 4 cross-person pairs: too few for the household fit
     assert math.isnan(r.points[0].stranger_far) and r.points[0].known_named == 1.0
 
 
@@ -288,3 +336,18 @@ def test_identify_report_renders_without_strangers_or_photos_on_disk(tmp_path):
     md = rep.to_markdown("files")
     assert "- (no strangers)" in md and "| A | known | 3 | 2 | 1 |" in md
     assert rep.to_html().count("data:image/png;base64,") >= 2
+
+
+@pytest.mark.parametrize(("boxes", "select", "index"), [
+    # LFW Charles_Grassley_0001 (250x250, HOG boxes): a bigger bystander box still has its centre in the
+    # middle half; the subject is the box nearest the centre (regression: "biggest in the middle half").
+    ([[127, 68, 235, 175], [86, 86, 175, 176]], "central", 1),
+    ([[127, 68, 235, 175], [86, 86, 175, 176]], "largest", 0),
+    ([[0, 0, 50, 50], [200, 200, 250, 250]], "central", 0),  # equally far: the first (highest score) wins
+])
+def test_pick_face(boxes, select, index):
+    from camera.evaluation.extract import pick_face
+    from camera.types import Detections
+
+    det = Detections(np.array(boxes, np.float32), np.linspace(1, 0, len(boxes)).astype(np.float32))
+    assert pick_face(det, 250, 250, select) == index

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CACHE_VERSION", "CachedFace", "EmbeddingCache", "cache_key", "default_cache_dir"]
 
-#: Bump when the extraction logic changes what a cached row means.
-CACHE_VERSION = 1
+#: Bump when the extraction logic changes what a cached row means
+#: (2: ``central`` became "nearest the image centre").
+CACHE_VERSION = 2
 
 
 def default_cache_dir() -> Path:

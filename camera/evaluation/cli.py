@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--negatives-dir", type=Path, help="photos of people not enrolled (optional)")
     c.add_argument("--negatives-limit", type=int, help="use N of the negative photos, evenly spaced")
     c.add_argument("--target-far", type=float, default=0.01, help="target false-accept rate (default: 0.01)")
+    v = sub.add_parser("video", parents=[common], help="event precision/recall on a clip with expected visits")
+    v.add_argument("clip", type=Path, help="video file")
+    v.add_argument("expected", type=Path, help="CSV person,start_s,end_s: one row per appearance")
+    v.add_argument("--gallery", type=Path, required=True, help="DIR/NAME/* photos of the enrolled people")
+    v.add_argument("--tolerance", type=float, default=1.0, help="seconds of slack around each appearance")
     return parser
 
 
@@ -137,13 +142,23 @@ def main(argv: list[str] | None = None) -> int:
             report = render.detect_report(result)
             lines = [f"{e.engine}: precision {pct(e.precision)}, recall {pct(e.recall)} "
                      f"(TP {e.tp}, FP {e.fp}, FN {e.fn})" for e in result.engines]
+        elif args.command == "video":
+            from camera.evaluation.video import evaluate_video, video_report
+
+            result = evaluate_video(args.clip, args.expected, args.gallery, options.engines, args.tolerance,
+                                    {e: options.settings_for(e).model for e in options.engines})
+            report = video_report(result)
+            lines = [f"{e.engine}: precision {pct(e.score.precision)}, recall {pct(e.score.recall)} "
+                     f"(TP {e.score.tp}, FP {e.score.fp}, FN {e.score.fn}), mean time to first alert "
+                     + ("-" if e.score.mean_time_to_first_s is None else f"{e.score.mean_time_to_first_s:.2f} s")
+                     + f", {e.fps:.1f} fps" for e in result.engines]
         else:
             result = calibrate_dir(args.from_dir, options, args.target_far, args.negatives_dir,
                                    _policy(args, "largest", False), args.negatives_limit)
             report = render.calibrate_report(result, str(args.from_dir))
             lines = [f"{c.engine}: recommended max_distance {c.recommendation.max_distance:.4f} "
-                     f"(leave-one-out FAR {pct(c.recommendation.expected_far)}, "
-                     f"named {pct(c.recommendation.expected_named)})" for c in result]
+                     f"(set by {c.recommendation.binding}, modelled FAR {pct(c.recommendation.expected_far)}, "
+                     f"leave-one-out named {pct(c.recommendation.expected_named)})" for c in result]
         md, html = report.write(args.out / f"{args.command}.md")
         js = write_json({"command": args.command, "argv": list(sys.argv[1:] if argv is None else argv),
                          "result": result}, args.json or args.out / f"{args.command}.json")

@@ -16,12 +16,15 @@ happened:
 
 Work runs in a pool of ``workers`` processes (spawned, one engine each) when
 more than a handful of photos miss the cache. dlib's detector and ResNet are
-single-threaded, and the onnx engine's MMOD detector barely uses a second
-onnxruntime thread (user time ~ wall time with one worker), so processes are
-what uses both cores. Measured on 2 shared cores (load ~2.5): dlib, 160 ATT
-photos, 19.3 s with 1 worker vs 15.1 s with 2; onnx, 498 LFW photos, 74.2 s
-vs 66.3 s. Spawning costs a few seconds, so small jobs stay in-process. Stage times are seconds of
-wall time inside the worker; ``decode`` includes reading the file.
+single-threaded, and onnxruntime gains little from a second intra-op thread
+on these small inputs, so processes are what uses both cores; each worker is
+pinned to one core so the onnx engine runs one onnxruntime thread per worker
+(see :func:`_init_worker`). Measured on 2 shared cores (load ~2.5): dlib, 160
+ATT photos, 19.3 s with 1 worker vs 15.1 s with 2; onnx, 498 LFW photos,
+74.2 s vs 66.3 s; onnx at upsample 0, all 4,992 LFW View 1 photos, 242 s on
+2 pinned workers (58 ms of CPU a photo). Spawning costs a few seconds, so small jobs stay
+in-process. Stage times are seconds of wall time inside the worker;
+``decode`` includes reading the file.
 """
 
 from __future__ import annotations
@@ -56,11 +59,13 @@ POOL_MIN_JOBS = 24
 class FacePolicy:
     """Which face to embed and what to do when none is found.
 
-    ``select``: ``largest`` (biggest box) or ``central`` (the biggest box whose
-    centre lies in the middle half of the image in both directions, else
-    the box nearest the centre; for tightly framed photos like LFW where
-    bystanders show at the edges), or ``whole`` (no detection: the whole
-    image is the face box, for photos that are already face crops). ``fallback_upsample``: retry detection with
+    ``select``: ``largest`` (biggest box), ``central`` (the box whose centre
+    is nearest the image centre: for photos framed on one subject, as LFW's
+    250x250 crops are centred on the subject's face; a bystander's face may
+    be bigger, so size must not decide — on LFW View 1 "biggest box in the
+    middle half" picked a bystander in 3 of 249 photos with several faces),
+    or ``whole`` (no detection: the whole image is the face box, for photos
+    that are already face crops). ``fallback_upsample``: retry detection with
     ``upsample + 1`` (up to 3). ``fallback_box``: then embed a square of side
     ``box_frac * min(H, W)`` pixels centred at ``(W/2, H/2 + box_dy * H)``.
     The defaults of ``box_frac`` / ``box_dy`` are the median dlib HOG box on
@@ -134,11 +139,8 @@ def pick_face(det: Detections, width: int, height: int, select: str) -> int:
     if select == "largest":
         return int(np.argmax(area))
     centre = (det.xyxy[:, :2] + det.xyxy[:, 2:]) / 2
-    off = np.abs(centre - np.array([width / 2, height / 2]))
-    inner = (off[:, 0] <= width / 4) & (off[:, 1] <= height / 4)
-    if inner.any():
-        return int(np.argmax(np.where(inner, area, -1)))
-    return int(np.argmin(np.hypot(off[:, 0], off[:, 1])))
+    off = centre - np.array([width / 2, height / 2])
+    return int(np.argmin(np.hypot(off[:, 0], off[:, 1])))  # ties: the first, i.e. the highest score
 
 
 # ---- worker side ---------------------------------------------------------------------------
@@ -154,7 +156,16 @@ def get_engine(name: str, settings: DetectorSettings) -> Engine:
     return _ENGINES[key]
 
 
-def _init_worker() -> None:
+def _init_worker(cores: tuple[int, ...], slot) -> None:
+    """Pool initializer: one thread per worker. Worker ``k`` is pinned to ``cores[k % len(cores)]``, so
+    the onnx engine (which sizes onnxruntime's intra-op pool by the cores it may run on) runs one thread
+    instead of one per core in every worker: 2 workers x 2 threads on 2 cores cost ~10 % more CPU time
+    per photo than 2 x 1 (onnx, LFW, upsample 0: 67 against 61 ms of CPU a photo)."""
+    with slot.get_lock():
+        k = slot.value
+        slot.value += 1
+    if cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cores[k % len(cores)]})
     try:
         import cv2
 
@@ -272,8 +283,10 @@ def embed_photos(paths: list[Path], engine_name: str, settings: DetectorSettings
                 for job in todo:
                     done(_run_one(job))
             else:
-                with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"),
-                                         initializer=_init_worker) as pool:
+                ctx = get_context("spawn")
+                cores = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else ()
+                with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker,
+                                         initargs=(cores, ctx.Value("i", 0))) as pool:
                     for r in pool.map(_run_one, todo, chunksize=4):
                         done(r)
         for r in fresh:

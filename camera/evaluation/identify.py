@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camera.evaluation.calibrate import Recommendation, recommend_threshold
+from camera.evaluation.calibrate import ImpostorPrior, Recommendation, impostor_prior, recommend_threshold
 from camera.evaluation.common import RunOptions, nearest_distances, photo_problems
 from camera.evaluation.datasets import Person, Problem, list_photos, read_people
 from camera.evaluation.extract import ExtractStats, FacePolicy, FaceResult, embed_photos, get_engine
@@ -195,23 +195,25 @@ def evaluate_identify(directory: Path, options: RunOptions, enroll_k: int = 3, s
     for name in options.engines:
         photos, stats = embed_photos(paths + neg_paths, name, options.settings_for(name), policy, options.cache_dir,
                                      options.workers, options.progress)
-        fixed = threshold if threshold is not None else \
-            get_engine(name, options.settings_for(name)).embedder.default_max_distance
+        default_t = get_engine(name, options.settings_for(name)).embedder.default_max_distance
+        fixed = threshold if threshold is not None else default_t
         negatives = [photos[str(p)].vector for p in neg_paths if photos[str(p)].ok]
         results.append(score_identify(name, stats, photos, people, split, fixed, target_far,
-                                      np.array(negatives) if negatives else None))
+                                      np.array(negatives) if negatives else None,
+                                      impostor_prior(stats.model_id), default_t))
     return IdentifyResult(str(directory), enroll_k, stranger_every, threshold, target_far, policy.describe(),
                           options.describe_settings(), results, problems)
 
 
 def score_identify(name: str, stats: ExtractStats, photos: dict[str, FaceResult], people: list[Person],
-                  split: Split, fixed: float, target_far: float,
-                  negatives: np.ndarray | None = None) -> EngineIdentify:
+                  split: Split, fixed: float, target_far: float, negatives: np.ndarray | None = None,
+                  prior: ImpostorPrior | None = None, default_max_distance: float | None = None) -> EngineIdentify:
     """Score one engine's embedded photos on ``split`` (see the module docstring).
 
     ``photos`` maps ``str(path)`` to its :class:`FaceResult`; ``fixed`` is the
-    threshold reported as "fixed"; ``target_far`` and ``negatives`` (m, d)
-    feed :func:`recommend_threshold`.
+    threshold reported as "fixed"; ``target_far``, ``negatives`` (m, d), the
+    model's impostor ``prior`` and ``default_max_distance`` (a cap) feed
+    :func:`recommend_threshold`.
     """
     enrolled = [(who, photos[str(p)].vector) for who, p in split.enrol if photos[str(p)].ok]
     g_paths = [str(p) for _, p in split.enrol if photos[str(p)].ok]
@@ -237,7 +239,7 @@ def score_identify(name: str, stats: ExtractStats, photos: dict[str, FaceResult]
             points.append(score_open_set(probes, threshold_at_far(strange_d, far), f"FAR {far:.1%}"))
     rec = None
     try:
-        rec = recommend_threshold(list(g_names), g_vecs, target_far, negatives)
+        rec = recommend_threshold(list(g_names), g_vecs, target_far, negatives, prior, default_max_distance)
         points.append(score_open_set(probes, rec.max_distance, f"recommended (target FAR {target_far:g})"))
     except ValueError as exc:
         log.warning("%s: no recommended threshold: %s", name, exc)

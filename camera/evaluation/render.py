@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from camera.evaluation import plots
-from camera.evaluation.calibrate import CalibrateResult
+from camera.evaluation.calibrate import CalibrateResult, Recommendation
 from camera.evaluation.datasets import Problem
 from camera.evaluation.detect import DetectResult
 from camera.evaluation.extract import ExtractStats, FaceResult
@@ -147,13 +147,10 @@ def identify_report(result: IdentifyResult) -> Report:
                 pct(p.known_named), pct(p.known_wrong), pct(p.known_rejected)]
                for e in result.engines for p in e.points])
     rep.heading("Recommended threshold from the enrolled photos (recommend_threshold)")
-    rep.para("Leave-one-out over the enrolled photos only (plus negatives, when given); the probes and the "
-             "strangers play no part in it. Its operating point on the probes is the 'recommended' row above.")
-    rep.table(["engine", "max_distance", "target FAR", "leave-one-out FAR", "leave-one-out named",
-               "impostor scores", "of which negatives", "genuine scores", "warnings"],
-              [[e.engine, fmt(r.max_distance), f"{r.target_far:g}", pct(r.expected_far), pct(r.expected_named),
-                r.n_impostor, r.n_negatives, r.n_genuine, "; ".join(r.warnings) or "-"]
-               for e in result.engines if (r := e.recommendation) is not None])
+    rep.para(_METHOD + " Only the enrolled photos (plus negatives, when given) and the model's prior enter it; "
+             "the probes and the strangers play no part. Its operating point on the probes is the "
+             "'recommended' row above.")
+    _recommendation_table(rep, [(e.engine, r) for e in result.engines if (r := e.recommendation) is not None])
     _timing_table(rep, [e.stats for e in result.engines])
     _status_table(rep, {e.engine: e.photo_status for e in result.engines})
     for e in result.engines:
@@ -224,15 +221,10 @@ def detect_report(result: DetectResult) -> Report:
 def calibrate_report(results: list[CalibrateResult], directory: str) -> Report:
     """Threshold recommendation report."""
     rep = Report(f"Threshold calibration: {directory}")
-    rep.para("Leave-one-out over the enrolment photos: impostor scores are each photo's distance to the "
-             "nearest photo of any other person (its own person removed); genuine scores are the "
-             "distance to the nearest other photo of the same person. The recommended max_distance is "
-             "the largest threshold accepting at most the target share of impostor scores.")
-    rep.table(["engine", "max_distance", "model default", "target FAR", "leave-one-out FAR",
-               "leave-one-out named", "rank-1", "people", "photos", "impostor scores", "warnings"],
-              [[c.engine, fmt(r.max_distance), fmt(c.default_max_distance), f"{r.target_far:g}",
-                pct(r.expected_far), pct(r.expected_named), pct(r.expected_rank1), r.n_people, r.n_photos,
-                r.n_impostor, "; ".join(r.warnings) or "-"] for c in results if (r := c.recommendation)])
+    rep.para(_METHOD + " Leave-one-out checks it: impostor scores are each photo's distance to the nearest "
+             "photo of any other person; genuine scores the distance to the nearest other photo of the same "
+             "person.")
+    _recommendation_table(rep, [(c.engine, c.recommendation) for c in results])
     for c in results:
         r = c.recommendation
         rep.figure(Figure(f"hist_{c.engine}", plots.hist_png(
@@ -243,3 +235,21 @@ def calibrate_report(results: list[CalibrateResult], directory: str) -> Report:
     _timing_table(rep, [c.stats for c in results])
     _problems(rep, [p for c in results for p in c.problems], "Photos left out of the calibration.")
     return rep
+
+
+_METHOD = ("The recommended max_distance is min(household estimate, model prior estimate, model default): "
+           "a stranger compared with N enrolled photos is accepted with probability 1-(1-p)^N, so the target "
+           "FAR F needs a per-comparison FAR p* = 1-(1-F)^(1/N); the household estimate is the p*-quantile of a "
+           "normal fitted to all cross-person distances between enrolled photos, the prior estimate that of "
+           "a normal fitted to the lower quantiles of the model's impostor distances on LFW View 1 "
+           "pairsDevTrain (models/manifest.toml).")
+
+
+def _recommendation_table(rep: Report, rows: list[tuple[str, Recommendation]]) -> None:
+    rep.table(["engine", "max_distance", "set by", "household estimate", "prior estimate", "target FAR",
+               "photos N", "p*", "cross-person pairs", "modelled FAR", "leave-one-out FAR", "leave-one-out named",
+               "rank-1", "negatives", "warnings"],
+              [[e, fmt(r.max_distance), r.binding, fmt(r.household_threshold), fmt(r.prior_threshold),
+                f"{r.target_far:g}", r.n_enrolled, f"{r.per_comparison_far:.3g}", r.n_household_pairs,
+                pct(r.expected_far), pct(r.loo_far), pct(r.expected_named), pct(r.expected_rank1), r.n_negatives,
+                "; ".join(r.warnings) or "-"] for e, r in rows])
