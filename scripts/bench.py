@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         runs[name] = json.loads(done.stdout.strip().splitlines()[-1])
 
     base = runs.get("face_recognition_loop")
-    header = f"| run | fps | x loop | detect ms/frame | embed ms/face | faces | peak RSS MB | named | detector |"
+    header = "| run | fps | x loop | detect ms/frame | embed ms/face | faces | peak RSS MB | named | detector |"
     print(header)
     print("|" + "---|" * 9)
     for name, r in runs.items():
