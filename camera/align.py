@@ -186,24 +186,33 @@ def _sample_bilinear(src: np.ndarray, m: np.ndarray, origin: np.ndarray, rows: i
     """Chip pixel (c, r) = bilinear sample of ``src`` at ``m @ (c, r) + origin``, truncated.
 
     dlib's ``interpolate_bilinear`` in float64 and in its order of operations.
-    One channel at a time as a flat float64 plane (numpy is slow on a length-3
-    inner axis, and a plane's temporaries stay in cache); the four neighbours
-    are gathered through one flat index each.
+    The sample grid comes from two outer sums (the products are those of
+    ``m @ (c, r)``). One channel at a time as a flat float64 plane (numpy is
+    slow on a length-3 inner axis, and a plane's temporaries stay in cache);
+    the four neighbours are gathered through one flat index each. Pixels whose
+    neighbourhood leaves the source get zero weights, so exactly 0.
     """
     h, w = src.shape[:2]
     if h < 2 or w < 2:
         return np.zeros((rows, cols) + src.shape[2:], np.uint8)
-    cc, rr = _chip_grid(rows, cols)
+    c, r = _chip_axes(rows, cols)
     (m00, m01), (m10, m11) = m.tolist()
-    x = m00 * cc + m01 * rr + float(origin[0])
-    y = m10 * cc + m11 * rr + float(origin[1])
+    x = np.add(m00 * c, m01 * r).reshape(-1)
+    x += float(origin[0])
+    y = np.add(m10 * c, m11 * r).reshape(-1)
+    y += float(origin[1])
     left, top = np.floor(x), np.floor(y)
     outside = ~((left >= 0) & (top >= 0) & (left < w - 1) & (top < h - 1))
-    tl_idx = (top * w + left).astype(np.intp)
-    tl_idx[outside] = 0
-    tr_idx, bl_idx, br_idx = tl_idx + 1, tl_idx + w, tl_idx + (w + 1)
-    lr, tb = x - left, y - top
+    lr = np.subtract(x, left, out=x)
+    tb = np.subtract(y, top, out=y)
     inv_lr, inv_tb = 1 - lr, 1 - tb
+    inv_tb[outside] = 0
+    tb[outside] = 0
+    top *= w
+    top += left
+    top[outside] = 0
+    tl_idx = top.astype(np.intp)
+    tr_idx, bl_idx, br_idx = tl_idx + 1, tl_idx + w, tl_idx + (w + 1)
     planes = src.reshape(h, w, -1)
     chip = []
     for ch in range(planes.shape[2]):
@@ -222,7 +231,6 @@ def _sample_bilinear(src: np.ndarray, m: np.ndarray, origin: np.ndarray, rows: i
         upper *= inv_tb
         lower *= tb
         upper += lower
-        upper[outside] = 0
         chip.append(upper.astype(np.uint8).reshape(rows, cols))  # truncation, like static_cast
     if src.ndim == 2:
         return chip[0]
@@ -230,9 +238,9 @@ def _sample_bilinear(src: np.ndarray, m: np.ndarray, origin: np.ndarray, rows: i
 
 
 @functools.lru_cache(maxsize=4)
-def _chip_grid(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column and row numbers of every chip pixel, flat float64 (read-only, cached)."""
-    cc, rr = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
-    cc, rr = cc.ravel(), rr.ravel()
-    cc.flags.writeable = rr.flags.writeable = False
-    return cc, rr
+def _chip_axes(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column numbers (cols,) and row numbers (rows, 1), float64 (read-only, cached)."""
+    c = np.arange(cols, dtype=np.float64)
+    r = np.arange(rows, dtype=np.float64)[:, None]
+    c.flags.writeable = r.flags.writeable = False
+    return c, r

@@ -98,30 +98,37 @@ class ShapePredictor:
         h, w = rgb.shape[:2]
         origin = rects[:, :2, None].astype(np.float64)  # (n, 2, 1)
         scale = (rects[:, 2:, None] - rects[:, :2, None]).astype(np.float64)
-        limit = np.array([[w], [h]], np.float64)
+        half = origin + 0.5  # (unit * scale + origin) + 0.5 is exact in float64: any order gives it
+        limit = np.array([[w], [h]], np.uintp)  # negative pixels wrap to huge unsigned ones
         shape = np.repeat(self.model.initial_shape[None], n, axis=0)  # (n, 2p) float32
-        stacked = np.empty((2 * p, n, self._trees + 1), np.float32)
+        # a level's updates, tree by tree: row 0 the shape, then one row of leaves per tree
+        stacked = np.empty((self._trees + 1, n, 2 * p), np.float32)
         for k in range(len(self._f1)):
             # feature pixels: float32 like dlib (m(r,0)*dx + m(r,1)*dy, then + anchor), then image
             # pixels in float64 rounded with floor(v + 0.5); grey (R + G + B) // 3, 0 outside
             ab = (shape @ self._ab).astype(np.float32)  # (n, 2)
             anchor = np.take(shape, self._anchor[k], axis=1)  # (n, 2, F)
             unit = ab[:, :1, None] * self._da[k] + ab[:, 1:, None] * self._db[k] + anchor
-            px = np.floor(unit * scale + origin + 0.5)  # (n, 2, F) float64
-            inside = ((px >= 0) & (px < limit)).all(axis=1)
-            flat = np.where(inside, px[:, 1] * w + px[:, 0], 0).astype(np.intp)
+            px = unit * scale  # (n, 2, F) float64
+            px += half
+            xy = np.floor(px, out=px).astype(np.intp)
+            inside = (xy.view(np.uintp) < limit).all(axis=1)
+            flat = xy[:, 1] * w
+            flat += xy[:, 0]
+            flat *= inside
             rgb3 = np.take(pixels, flat, axis=0)  # (n, F, 3)
             grey = (rgb3[..., 0].astype(np.int16) + rgb3[..., 1] + rgb3[..., 2]) // 3
-            grey[~inside] = 0
+            grey *= inside
             # every split test of every tree, packed into one word per tree -> leaf
             diff = np.take(grey, self._f1[k], axis=1) - np.take(grey, self._f2[k], axis=1)
             go_left = diff > self._thresh[k]  # (n, T * 16)
             codes = np.packbits(go_left, axis=-1, bitorder="little").view("<u2")  # (n, T)
             leaf = self._tree_base + np.take(self._leaf_of_code, codes)
             # dlib adds the trees' updates one after another in float32
-            stacked[:, :, 0] = shape.T
-            stacked[:, :, 1:] = np.take(self._leaves[k], leaf, axis=0).transpose(2, 0, 1)
-            shape = np.add.accumulate(stacked, axis=-1)[:, :, -1].T
+            # (reducing over the outer axis adds the rows one after another, not pairwise)
+            stacked[0] = shape
+            np.take(self._leaves[k], leaf.T, axis=0, out=stacked[1:])
+            shape = np.add.reduce(stacked, axis=0)
         pts = shape.reshape(n, p, 2).astype(np.float64)
         return round_half_up(pts * scale.transpose(0, 2, 1) + origin.transpose(0, 2, 1))
 
