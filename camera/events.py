@@ -30,8 +30,7 @@ import datetime as dt
 import logging
 import sqlite3
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import cv2
 import numpy as np
 
 from camera.errors import FacecamError
-from camera.fsutil import atomic_write
+from camera.fsutil import atomic_write, immediate_transaction
 from camera.types import UNKNOWN
 
 log = logging.getLogger(__name__)
@@ -172,15 +171,8 @@ class EventStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db)
 
     # ----- writing -----------------------------------------------------------------
 

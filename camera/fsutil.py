@@ -1,10 +1,29 @@
-"""Crash-safe file writes."""
+"""Crash-safe file writes and SQLite transactions."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` on an autocommit connection; any exception rolls back.
+
+    Taking the write lock at the start means a concurrent writer waits
+    (the connection's timeout) instead of failing half way.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def atomic_write(path: Path, data: bytes) -> None:

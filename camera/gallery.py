@@ -13,15 +13,14 @@ import datetime as dt
 import logging
 import sqlite3
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from camera.errors import GalleryError
-from camera.fsutil import atomic_write
+from camera.fsutil import atomic_write, immediate_transaction
 from camera.matching import GalleryIndex
 from camera.types import UNKNOWN
 
@@ -146,15 +145,8 @@ class Gallery:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db)
 
     # ----- writing -----------------------------------------------------------------
 

@@ -96,6 +96,23 @@ class Detections:
         s = np.ones(len(boxes), np.float32) if scores is None else np.asarray(scores, np.float32)
         return cls(xyxy, s)
 
+    @classmethod
+    def from_ltrb(cls, boxes: list[tuple[float, float, float, float]], scores: list[float], scale: float,
+                  width: int, height: int) -> Detections:
+        """From dlib's ``(left, top, right, bottom)`` rectangles found on an image downscaled by ``1/scale``.
+
+        Coordinates are multiplied by ``scale``, clipped to the full-resolution
+        ``width`` x ``height``, and the faces ordered by score, highest first.
+        """
+        if not boxes:
+            return cls.empty()
+        xyxy = np.asarray(boxes, np.float32) * np.float32(scale)
+        xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
+        xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
+        sc = np.asarray(scores, np.float32)
+        order = np.argsort(-sc, kind="stable")
+        return cls(xyxy[order], sc[order])
+
     def to_trbl(self) -> list[tuple[int, int, int, int]]:
         """As face_recognition's ``(top, right, bottom, left)`` integer boxes."""
         r = np.rint(self.xyxy).astype(int)

@@ -54,14 +54,9 @@ class DlibDetector:
             found = api.cnn_face_detector(small, s.upsample)
             boxes = [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()) for d in found]
             scores = [d.confidence for d in found]
-        if not boxes:
-            return Detections.empty()
-        xyxy = np.asarray(boxes, np.float32) * np.float32(scale)
-        h, w = rgb.shape[:2]
-        xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
-        xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
-        order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
-        det = Detections(xyxy[order], np.asarray(scores, np.float32)[order])
+        det = Detections.from_ltrb(boxes, list(scores), scale, rgb.shape[1], rgb.shape[0])
+        if len(det) == 0:
+            return det
         return with_landmarks(api, np.ascontiguousarray(rgb), drop_small(det, s.min_face_px))
 
 

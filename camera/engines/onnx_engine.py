@@ -150,15 +150,8 @@ class OnnxDetector:
     def _to_detections(self, rgb: np.ndarray, boxes: list[tuple[int, int, int, int]],
                        scores: list[float], scale: float) -> Detections:
         """As the dlib engine does: (left, top, right, bottom) * scale, clipped, by score."""
-        if not boxes:
-            return Detections.empty()
-        xyxy = np.asarray(boxes, np.float32) * np.float32(scale)
-        h, w = rgb.shape[:2]
-        xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
-        xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
-        sc = np.asarray(scores, np.float32)
-        order = np.argsort(-sc, kind="stable")
-        return drop_small(Detections(xyxy[order], sc[order]), self.settings.min_face_px)
+        det = Detections.from_ltrb(boxes, scores, scale, rgb.shape[1], rgb.shape[0])
+        return drop_small(det, self.settings.min_face_px)
 
 
 class OnnxEmbedder:
