@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from camera.decision import Observation, TrackDecision
+from camera.geometry import iou_xyxy as iou_matrix
 from camera.quality import Quality
 from camera.types import Frame
 
@@ -118,21 +119,6 @@ class Track:
         """Keep ``cand`` as the candidate to embed if it beats the one waiting."""
         if self.pending is None or cand.quality.value > self.pending.quality.value:
             self.pending = cand
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n, m) intersection over union of xyxy boxes ``a`` (n, 4) and ``b`` (m, 4)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 def associate(track_boxes: np.ndarray, det_boxes: np.ndarray, iou_min: float,

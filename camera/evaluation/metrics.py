@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from camera.geometry import iou_xyxy
+
 __all__ = [
     "Roc", "accuracy_at", "best_threshold", "far_at", "iou_xyxy", "kfold_accuracy", "match_detections",
     "roc", "threshold_at_far",
@@ -125,20 +127,6 @@ def roc(distances: np.ndarray, same: np.ndarray) -> Roc:
     y = np.concatenate([tar, [1.0]])
     auc = float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
     return Roc(t, far, tar, auc)
-
-
-def iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in ``a`` (n, 4) with every box in ``b`` (m, 4): (n, m)."""
-    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def match_detections(det_xyxy: np.ndarray, det_scores: np.ndarray, gt_xyxy: np.ndarray,
