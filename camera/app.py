@@ -53,17 +53,26 @@ def detector_settings(ec: EngineConfig) -> DetectorSettings:
 
 
 class EngineCache:
-    """Builds one engine per distinct (name, detector settings), sharing it between cameras."""
+    """Builds one engine per distinct (name, detector settings, embedder), sharing it between cameras.
 
-    def __init__(self, cache_dir: Path | None) -> None:
+    ``embedder`` is the user embedder every engine of this cache runs (``None``: the engine's own).
+    """
+
+    def __init__(self, cache_dir: Path | None, embedder: str | None = None) -> None:
         self.cache_dir = cache_dir
+        self.embedder = embedder
         self._engines: dict[tuple[str, DetectorSettings], Engine] = {}
 
     def get(self, name: str, settings: DetectorSettings) -> Engine:
         key = (name, settings)
         if key not in self._engines:
-            self._engines[key] = create_engine(name, settings, self.cache_dir)
+            self._engines[key] = create_engine(name, settings, self.cache_dir, self.embedder)
         return self._engines[key]
+
+
+def engine_cache(cfg: Config, root: Path) -> EngineCache:
+    """The engines for ``cfg``: models cached in :func:`model_dir`, its user embedder if any."""
+    return EngineCache(model_dir(root), cfg.engine.embedder)
 
 
 def enrolment_engine(cfg: Config, engines: EngineCache) -> Engine:
@@ -163,7 +172,7 @@ def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertS
     """
     if not cfg.cameras:
         raise ConfigError("no camera to run: give --source, or add a [cameras.NAME] table with a source")
-    engines = EngineCache(model_dir(root))
+    engines = engine_cache(cfg, root)
     rebuilt = rebuild(gallery, enrolment_engine(cfg, engines))
     if rebuilt:
         log.info("embedded %d stored photos with the current model", sum(o.ok for o in rebuilt))

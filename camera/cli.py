@@ -38,6 +38,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", help="detection/embedding engine: dlib or onnx")
     p.add_argument("--detector", choices=["hog", "cnn", "mmod", "yunet"], help="face detector")
     p.add_argument("--upsample", type=int, help="times to double the image to find small faces (0-3)")
+    p.add_argument("--embedder", help="a user embedder named in models.toml in the model directory (onnx engine)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -113,7 +114,8 @@ def _config(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config) if getattr(args, "config", None) else Config()
     return cfg.with_overrides(**{"engine.name": getattr(args, "engine", None),
                                  "engine.detector": getattr(args, "detector", None),
-                                 "engine.upsample": getattr(args, "upsample", None)})
+                                 "engine.upsample": getattr(args, "upsample", None),
+                                 "engine.embedder": getattr(args, "embedder", None)})
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -195,7 +197,7 @@ def _print_outcomes(outcomes: list) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from camera.app import EngineCache, data_dir, enrolment_engine, model_dir
+    from camera.app import data_dir, engine_cache, enrolment_engine
     from camera.enroll import enroll_from_dir, enroll_photos
     from camera.gallery import Gallery, validate_name
 
@@ -207,7 +209,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         validate_name(args.name)
     cfg = _config(args)
     root = data_dir(cfg, args.data_dir)
-    engine = enrolment_engine(cfg, EngineCache(model_dir(root)))
+    engine = enrolment_engine(cfg, engine_cache(cfg, root))
     with Gallery(root) as gallery:
         if args.from_dir is not None:
             outcomes = enroll_from_dir(gallery, engine, args.from_dir)
@@ -217,7 +219,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    from camera.app import EngineCache, data_dir, enrolment_engine, model_dir
+    from camera.app import data_dir, engine_cache, enrolment_engine
     from camera.enroll import rebuild
     from camera.gallery import Gallery
 
@@ -238,7 +240,7 @@ def cmd_people(args: argparse.Namespace) -> int:
             n = gallery.remove(args.name)
             print(f"removed {args.name!r} and {n} photos")
         elif args.action == "rebuild":
-            return _print_outcomes(rebuild(gallery, enrolment_engine(cfg, EngineCache(model_dir(root)))))
+            return _print_outcomes(rebuild(gallery, enrolment_engine(cfg, engine_cache(cfg, root))))
     return 0
 
 
@@ -264,7 +266,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from camera.app import EngineCache, data_dir, enrolment_engine, events_settings, model_dir
+    from camera.app import data_dir, engine_cache, enrolment_engine, events_settings
     from camera.enroll import enroll_photos
     from camera.events import EventStore
     from camera.gallery import Gallery, validate_name
@@ -289,7 +291,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             if event.crop is None:
                 raise FacecamError(f"event {event.id} has no face crop to enrol (pictures of known people are "
                                    "not kept with [events] known_images = false, or it was removed)")
-            engine = enrolment_engine(cfg, EngineCache(model_dir(root)))
+            engine = enrolment_engine(cfg, engine_cache(cfg, root))
             status = _print_outcomes(enroll_photos(gallery, engine, args.name, [Path(event.crop)]))
             if status == 0:
                 store.update(event.id, event.end, event.end_s, person=validate_name(args.name))
@@ -320,7 +322,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from camera.alerts import JsonlSink
-    from camera.app import EngineCache, build_pipeline, enrolment_engine, model_dir
+    from camera.app import build_pipeline, engine_cache, enrolment_engine
     from camera.demo import DEMO_PERSON, astronaut_path, enrolment_photo, render_clip
     from camera.enroll import enroll_photos
     from camera.gallery import Gallery
@@ -334,7 +336,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         photo = enrolment_photo(load_image(source), root / "enrol_eileen_collins.png")
         print(f"1. enrolling {DEMO_PERSON} from a crop of {source}", file=sys.stderr)
         with Gallery(root) as gallery:
-            outcomes = enroll_photos(gallery, enrolment_engine(cfg, EngineCache(model_dir(root))),
+            outcomes = enroll_photos(gallery, enrolment_engine(cfg, engine_cache(cfg, root)),
                                      DEMO_PERSON, [photo])
             if not all(o.ok for o in outcomes):
                 raise FacecamError(f"demo enrolment failed: {outcomes[0].reason}")

@@ -45,6 +45,10 @@ class EngineConfig(_Strict):
     detect_max_width: int | None = Field(
         640, ge=32, le=8192, description="detection runs on a copy at most this wide, in pixels (none: full size)")
     min_face_px: int = Field(20, ge=0, le=4000, description="ignore faces smaller than this, in pixels")
+    embedder: str | None = Field(
+        None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="a user embedder: the name of a [table] in models.toml in the model directory "
+                    "(onnx engine only; default: dlib's ResNet)")
 
     @property
     def resolved_detector(self) -> str:

@@ -26,14 +26,32 @@ CHUNK = 1 << 16
 TIMEOUT_S = 60
 
 
-def fetchable() -> list[str]:
-    """Manifest entries that name a pinned download (``url`` and ``sha256``)."""
-    return sorted(n for n, e in load_manifest().items() if e.get("url") and e.get("sha256"))
+def _entries(cache_dir: Path | None) -> dict[str, dict]:
+    """The built-in manifest plus the user's ``models.toml`` in ``cache_dir`` (if any)."""
+    from camera.engines.user_models import USER_MANIFEST_NAME, load_user_manifest
+
+    user = load_user_manifest(Path(cache_dir) / USER_MANIFEST_NAME) if cache_dir is not None else {}
+    return {**load_manifest(), **user}
+
+
+def _entry(name: str, cache_dir: Path | None) -> dict:
+    entries = _entries(cache_dir)
+    return entries[name] if name in entries else entry(name)  # entry() raises, naming the known ones
+
+
+def fetchable(cache_dir: Path | None = None) -> list[str]:
+    """Entries that name a pinned download (``url`` and ``sha256``), the user's included."""
+    return sorted(n for n, e in _entries(cache_dir).items() if e.get("url") and e.get("sha256"))
 
 
 def fetched_path(name: str, cache_dir: Path) -> Path:
-    """Where :func:`fetch_entry` puts entry ``name`` (it may not be there yet)."""
-    return Path(cache_dir) / entry(name)["file"]
+    """Where :func:`fetch_entry` puts entry ``name`` (it may not be there yet): a user entry's
+    ``file`` beside its manifest (or where an absolute ``file`` says), else ``cache_dir/file``."""
+    e = _entry(name, cache_dir)
+    file = Path(e["file"]).expanduser()
+    if "_manifest" in e:
+        return file if file.is_absolute() else Path(e["_manifest"]).parent / file
+    return Path(cache_dir) / file
 
 
 def verified_fetched_path(name: str, cache_dir: Path) -> Path:
@@ -42,7 +60,7 @@ def verified_fetched_path(name: str, cache_dir: Path) -> Path:
     if not path.is_file():
         raise ModelLoadError(f"model {name!r} is not in {cache_dir}; fetch it with "
                              f"`python scripts/fetch_models.py {name} --out {cache_dir}`")
-    got, want = sha256_file(path), entry(name)["sha256"]
+    got, want = sha256_file(path), _entry(name, cache_dir)["sha256"]
     if got != want:
         raise ModelLoadError(f"{path} has sha256 {got}, the manifest pins {want}; fetch it again")
     return path
@@ -50,7 +68,7 @@ def verified_fetched_path(name: str, cache_dir: Path) -> Path:
 
 def fetch_entry(name: str, cache_dir: Path) -> Path:
     """Download manifest entry ``name`` into ``cache_dir`` (unless already there and intact)."""
-    e = entry(name)
+    e = _entry(name, cache_dir)
     if not (e.get("url") and e.get("sha256")):
         raise ModelLoadError(f"model {name!r} has no pinned url and sha256 in the manifest")
     dest = fetched_path(name, cache_dir)

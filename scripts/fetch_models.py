@@ -24,15 +24,24 @@ from models.fetch import fetch_entry, fetchable  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"entries to fetch (default: {', '.join(fetchable())})")
-    parser.add_argument("--out", type=Path, default=None, help="folder (default: the user cache's facecam/models)")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"entries to fetch (default: every pinned one: {', '.join(fetchable())}, and the "
+                             "user's in OUT/models.toml)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="model folder (default: the user cache's facecam/models); user entries in its "
+                             "models.toml are fetched beside it")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    names = args.names or fetchable()
-    unknown = [n for n in names if n not in fetchable()]
-    if unknown:
-        parser.error(f"no pinned download for {', '.join(unknown)}; choose from {', '.join(fetchable())}")
     out = args.out or default_cache_dir()
+    try:
+        pinned = fetchable(out)
+    except FacecamError as exc:
+        print(f"fetch_models: {exc}", file=sys.stderr)
+        return 1
+    names = args.names or pinned
+    unknown = [n for n in names if n not in pinned]
+    if unknown:
+        parser.error(f"no pinned download for {', '.join(unknown)}; choose from {', '.join(pinned)}")
     try:
         for name in names:
             print(f"{name}\t{fetch_entry(name, out)}")

@@ -204,8 +204,12 @@ EXTRA_DETECTORS: dict[str, str] = {"yunet": "yunet_2023mar"}
 DETECTOR_RUNTIMES: dict[str, str] = {"cv2.FaceDetectorYN": "camera.engines.yunet:YuNetDetector"}
 
 
-def create(settings: DetectorSettings, cache_dir: Path | None = None) -> Engine:
-    """The registry factory: converts the dlib models into ``cache_dir`` if needed."""
+def create(settings: DetectorSettings, cache_dir: Path | None = None, embedder: str | None = None) -> Engine:
+    """The registry factory: converts the dlib models into ``cache_dir`` if needed.
+
+    ``embedder`` names a user embedder in ``cache_dir``'s ``models.toml``
+    (:mod:`camera.engines.user_models`); ``None`` is dlib's ResNet.
+    """
     from models.convert import ensure_converted
 
     if settings.model not in EXTRA_DETECTORS:
@@ -223,10 +227,16 @@ def create(settings: DetectorSettings, cache_dir: Path | None = None) -> Engine:
                                     float(m["default_min_score"]))
     except OSError as exc:
         raise ModelLoadError(f"cannot write converted models to {cache_dir}: {exc}") from exc
+    if embedder is not None:
+        from camera.engines.user_models import EmbedderSpec, ManifestEmbedder, user_entry
+
+        spec = EmbedderSpec.from_entry(embedder, user_entry(embedder, cache_dir, "embedder"))
+        user = ManifestEmbedder(spec, make_session(spec.verified_path()), lambda: ShapePredictor.from_npz(sp5.path))
+        return Engine("onnx", detector, user)
     e = entry(RESNET_ENTRY)
-    embedder = OnnxEmbedder(lambda: make_session(resnet.path), lambda: ShapePredictor.from_npz(sp5.path),
-                            e["model_id"], float(e["default_max_distance"]))
-    return Engine("onnx", detector, embedder)
+    dlib_resnet = OnnxEmbedder(lambda: make_session(resnet.path), lambda: ShapePredictor.from_npz(sp5.path),
+                               e["model_id"], float(e["default_max_distance"]))
+    return Engine("onnx", detector, dlib_resnet)
 
 
 def extra_detector(settings: DetectorSettings, cache_dir: Path | None):

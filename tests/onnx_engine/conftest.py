@@ -8,6 +8,10 @@ reference fixtures (the onnx path itself must not need it).
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
+import http.server
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,3 +129,22 @@ def dlib_descriptors(dlib_shapes, dlib_models) -> np.ndarray:
 def parts_of(shape) -> np.ndarray:
     """A dlib full_object_detection's parts as (k, 2) int64."""
     return np.array([(p.x, p.y) for p in shape.parts()], np.int64)
+
+
+@pytest.fixture()
+def served(tmp_path: Path):
+    """A generated file served by http.server on 127.0.0.1: (url, sha256, bytes)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    data = np.random.default_rng(7).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+    (root / "model.onnx").write_bytes(data)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/model.onnx", hashlib.sha256(data).hexdigest(), data
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import http.server
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,25 +14,6 @@ from camera.errors import ModelLoadError
 from camera.imageio import load_image
 from models.fetch import download, fetchable
 from tests.conftest import AGEITGEY, REPO
-
-
-@pytest.fixture()
-def served(tmp_path: Path):
-    """A generated file served by http.server on 127.0.0.1: (url, sha256, bytes)."""
-    root = tmp_path / "www"
-    root.mkdir()
-    data = np.random.default_rng(7).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
-    (root / "model.onnx").write_bytes(data)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/model.onnx", hashlib.sha256(data).hexdigest(), data
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_download_with_the_pinned_sha256_lands(served, tmp_path: Path) -> None:

@@ -1,0 +1,295 @@
+"""ONNX models the user supplies: a manifest of their own, read like ours.
+
+A user manifest is a TOML file, ``models.toml`` in the model directory
+(``DATA_DIR/models`` or ``$FACECAM_MODEL_DIR``), with one table per model in
+the layout of ``models/manifest.toml``. Everything about how a model runs
+comes from its entry, never from guessing at tensor shapes. An embedder entry:
+
+.. code-block:: toml
+
+    [my_embedder]
+    kind = "embedder"
+    runtime = "onnxruntime"
+    file = "my_embedder.onnx"        # relative to the manifest's folder, or absolute
+    sha256 = "..."                   # the file is refused unless it hashes to this
+    url = "https://..."              # optional: scripts/fetch_models.py downloads it
+    input_size = [112, 112]          # [width, height] pixels
+    colour_order = "rgb"             # "rgb" | "bgr"
+    input_layout = "nchw"            # "nchw" | "nhwc"
+    input_dtype = "float32"          # "float32" (value = (pixel - mean) / std) | "uint8" (raw pixels)
+    mean = [127.5, 127.5, 127.5]     # per channel, in colour_order, 0..255 scale
+    std = [128.0, 128.0, 128.0]
+    alignment = "dlib_chip"          # "dlib_chip": 5-point similarity chip | "box": the detection box
+    chip_padding = 0.25              # dlib_chip: padding around the 5-point template
+    box_margin = 0.2                 # box: extra border on each side, as a fraction of the box size
+    l2_normalise = true              # scale each output to unit length before matching
+    default_max_distance = 1.1       # Euclidean; at or below it two faces are the same person
+    model_id = "my_embedder-v1"      # stored beside every embedding; change it when the model changes
+
+Detector entries (``kind = "detector"``) name a ``runtime`` facecam knows
+(``cv2.FaceDetectorYN``), as YuNet's built-in entry does.
+
+A user entry may not reuse a built-in name. A missing or wrong key raises
+:class:`~camera.errors.ModelLoadError` naming the file, the entry and the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from camera.align import face_chips
+from camera.errors import ModelLoadError
+from camera.types import Detections, Embeddings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["USER_MANIFEST_NAME", "EmbedderSpec", "ManifestEmbedder", "load_user_manifest", "user_entry"]
+
+#: The user manifest's file name inside the model directory.
+USER_MANIFEST_NAME = "models.toml"
+
+_KINDS = ("embedder", "detector")
+_EMBEDDER_KEYS = {
+    "kind", "runtime", "file", "sha256", "url", "input_size", "colour_order", "input_layout", "input_dtype",
+    "mean", "std", "alignment", "chip_padding", "box_margin", "l2_normalise", "default_max_distance",
+    "model_id", "input_name", "output_name", "licence", "notes",
+}
+
+
+def load_user_manifest(path: Path) -> dict[str, dict[str, Any]]:
+    """The entries of the user manifest at ``path`` (``{}`` if there is no such file).
+
+    Each entry gets ``_manifest`` (the file's path) so relative ``file`` names
+    resolve beside it. Raises :class:`ModelLoadError` for unreadable TOML,
+    a built-in name, or an unknown ``kind``.
+    """
+    from models import load_manifest
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ModelLoadError(f"{path}: cannot read the model manifest: {exc}") from exc
+    builtin = load_manifest()
+    out: dict[str, dict[str, Any]] = {}
+    for name, e in data.items():
+        if not isinstance(e, dict):
+            raise ModelLoadError(f"{path}: {name!r} must be a table ([{name}]), not a value")
+        if name in builtin:
+            raise ModelLoadError(f"{path}: [{name}] is a built-in model name; give your model another name")
+        if e.get("kind") not in _KINDS:
+            raise ModelLoadError(f"{path}: [{name}] kind = {e.get('kind')!r}; expected one of {', '.join(_KINDS)}")
+        out[name] = {**e, "_manifest": str(path)}
+    return out
+
+
+def user_entry(name: str, model_dir: Path | None, kind: str) -> dict[str, Any]:
+    """Entry ``name`` of the user manifest in ``model_dir``, which must be of ``kind``."""
+    if model_dir is None:
+        raise ModelLoadError(f"model {name!r}: no model directory to look for {USER_MANIFEST_NAME} in")
+    path = Path(model_dir) / USER_MANIFEST_NAME
+    entries = load_user_manifest(path)
+    if name not in entries:
+        known = ", ".join(n for n, e in entries.items() if e["kind"] == kind) or "none"
+        raise ModelLoadError(f"no {kind} {name!r} in {path} (user {kind}s there: {known})")
+    e = entries[name]
+    if e["kind"] != kind:
+        raise ModelLoadError(f"{path}: [{name}] is a {e['kind']}, not a {kind}")
+    return e
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """An embedder entry, checked. Sizes in pixels; ``mean``/``std`` per channel in the
+    model's colour order on the 0..255 scale; distances Euclidean, lower is more alike."""
+
+    name: str
+    path: Path
+    sha256: str
+    width: int
+    height: int
+    colour_order: str
+    layout: str
+    dtype: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    alignment: str
+    chip_padding: float
+    box_margin: float
+    l2_normalise: bool
+    default_max_distance: float
+    model_id: str
+    input_name: str | None
+    output_name: str | None
+
+    @classmethod
+    def from_entry(cls, name: str, e: dict[str, Any]) -> EmbedderSpec:
+        """Validate entry ``name``; every problem names the manifest, the entry and the key."""
+        where = f"{e.get('_manifest', 'manifest')}: [{name}]"
+
+        def need(key: str) -> Any:
+            if key not in e:
+                raise ModelLoadError(f"{where}: missing key {key!r}")
+            return e[key]
+
+        def choice(key: str, options: tuple[str, ...], default: str | None = None) -> str:
+            v = e.get(key, default) if default is not None else need(key)
+            if v not in options:
+                raise ModelLoadError(f"{where}: {key} = {v!r}; expected one of {', '.join(options)}")
+            return v
+
+        def triple(key: str, default: float) -> tuple[float, float, float]:
+            v = e.get(key, [default] * 3)
+            if not (isinstance(v, list) and len(v) == 3 and all(isinstance(x, int | float) for x in v)):
+                raise ModelLoadError(f"{where}: {key} must be three numbers, got {v!r}")
+            return (float(v[0]), float(v[1]), float(v[2]))
+
+        unknown = sorted(set(e) - _EMBEDDER_KEYS - {"_manifest"})
+        if unknown:
+            raise ModelLoadError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                                 f"valid: {', '.join(sorted(_EMBEDDER_KEYS))}")
+        choice("runtime", ("onnxruntime",), "onnxruntime")
+        size = need("input_size")
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(x, int) and 16 <= x <= 1024
+                                                                   for x in size)):
+            raise ModelLoadError(f"{where}: input_size must be [width, height], 16..1024 pixels, got {size!r}")
+        alignment = choice("alignment", ("dlib_chip", "box"))
+        if alignment == "dlib_chip" and size[0] != size[1]:
+            raise ModelLoadError(f"{where}: alignment 'dlib_chip' makes square chips; input_size is {size}")
+        std = triple("std", 1.0)
+        if any(s == 0 for s in std):
+            raise ModelLoadError(f"{where}: std must not contain 0")
+        sha = need("sha256")
+        if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdefABCDEF" for c in sha)):
+            raise ModelLoadError(f"{where}: sha256 must be 64 hex digits, got {sha!r}")
+        file = Path(str(need("file"))).expanduser()
+        if not file.is_absolute():
+            file = Path(e.get("_manifest", ".")).parent / file
+        max_d = need("default_max_distance")
+        if not (isinstance(max_d, int | float) and max_d > 0):
+            raise ModelLoadError(f"{where}: default_max_distance must be a positive number, got {max_d!r}")
+        padding = float(e.get("chip_padding", 0.25))
+        margin = float(e.get("box_margin", 0.0))
+        if not (0 <= padding <= 2 and 0 <= margin <= 2):
+            raise ModelLoadError(f"{where}: chip_padding and box_margin must be within 0..2")
+        return cls(
+            name=name, path=file, sha256=sha.lower(), width=size[0], height=size[1],
+            colour_order=choice("colour_order", ("rgb", "bgr")),
+            layout=choice("input_layout", ("nchw", "nhwc")), dtype=choice("input_dtype", ("float32", "uint8")),
+            mean=triple("mean", 0.0), std=std, alignment=alignment, chip_padding=padding, box_margin=margin,
+            l2_normalise=bool(e.get("l2_normalise", False)), default_max_distance=float(max_d),
+            model_id=str(e.get("model_id") or f"user:{name}"),
+            input_name=e.get("input_name"), output_name=e.get("output_name"))
+
+    def verified_path(self) -> Path:
+        """The model file, after checking its sha256 against the entry."""
+        from models import sha256_file
+
+        if not self.path.is_file():
+            hint = (f"fetch it with `python scripts/fetch_models.py {self.name} --out {self.path.parent}`"
+                    if self.path.parent.joinpath(USER_MANIFEST_NAME).is_file() else "check the path")
+            raise ModelLoadError(f"model {self.name!r}: {self.path} does not exist; {hint}")
+        got = sha256_file(self.path)
+        if got != self.sha256:
+            raise ModelLoadError(f"{self.path} has sha256 {got}, its manifest entry pins {self.sha256}; "
+                                 "refusing to run it")
+        return self.path
+
+
+class ManifestEmbedder:
+    """An embedder described by an :class:`EmbedderSpec`, run by onnxruntime.
+
+    Faces are cut as the entry says (dlib's 5-point chip at the model's input
+    size, or the detection box with a margin, resized), converted to the
+    model's colour order, scale, layout and dtype, and embedded in batches;
+    outputs are float64, unit length if ``l2_normalise``.
+    """
+
+    BATCH = 16
+
+    def __init__(self, spec: EmbedderSpec, session, shape_predictor) -> None:
+        self.spec = spec
+        self.model_id = spec.model_id
+        self.default_max_distance = spec.default_max_distance
+        self._session = session
+        self._sp = shape_predictor  # a ShapePredictor or a zero-argument factory of one
+        inputs = session.get_inputs()
+        names = [i.name for i in inputs]
+        self._input = spec.input_name or names[0]
+        if self._input not in names or len(inputs) != 1:
+            raise ModelLoadError(f"model {spec.name!r}: expected one input (named {self._input!r}); "
+                                 f"the graph has {names}")
+        outs = [o.name for o in session.get_outputs()]
+        self._output = spec.output_name or outs[0]
+        if self._output not in outs:
+            raise ModelLoadError(f"model {spec.name!r}: no output {self._output!r}; the graph has {outs}")
+
+    def _predictor(self):
+        if callable(self._sp) and not hasattr(self._sp, "predict"):
+            self._sp = self._sp()
+        return self._sp
+
+    def chips(self, rgb: np.ndarray, detections: Detections) -> np.ndarray:
+        """(n, height, width, 3) uint8 RGB faces, cut as the entry's ``alignment`` says."""
+        s = self.spec
+        if len(detections) == 0:
+            return np.zeros((0, s.height, s.width, 3), np.uint8)
+        if s.alignment == "dlib_chip":
+            from camera.engines.onnx_engine import _dlib_rects
+
+            parts = self._predictor().predict(rgb, _dlib_rects(detections))
+            return face_chips(rgb, parts, size=s.width, padding=s.chip_padding)
+        out = np.zeros((len(detections), s.height, s.width, 3), np.uint8)
+        h, w = rgb.shape[:2]
+        for i, (x0, y0, x1, y1) in enumerate(detections.xyxy.astype(np.float64)):
+            mx, my = (x1 - x0) * s.box_margin, (y1 - y0) * s.box_margin
+            left, top, right, bottom = (int(round(v)) for v in (x0 - mx, y0 - my, x1 + mx, y1 + my))
+            if right - left < 2 or bottom - top < 2:
+                continue  # a degenerate box stays black
+            # the grown box, black where it leaves the frame, then resized (area averaging when shrinking)
+            crop = np.zeros((bottom - top, right - left, 3), np.uint8)
+            sl, st, sr, sb = max(left, 0), max(top, 0), min(right, w), min(bottom, h)
+            if sl < sr and st < sb:
+                crop[st - top:sb - top, sl - left:sr - left] = rgb[st:sb, sl:sr]
+            shrink = crop.shape[1] > s.width or crop.shape[0] > s.height
+            out[i] = cv2.resize(crop, (s.width, s.height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return out
+
+    def prepare(self, chips: np.ndarray) -> np.ndarray:
+        """The network input for (n, height, width, 3) uint8 RGB chips."""
+        s = self.spec
+        x = chips[..., ::-1] if s.colour_order == "bgr" else chips
+        if s.dtype == "uint8":
+            x = np.ascontiguousarray(x, np.uint8)
+        else:
+            x = (x.astype(np.float32) - np.float32(s.mean)) / np.float32(s.std)
+        if s.layout == "nchw":
+            x = x.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(x)
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """Descriptors (n, d) float64 for chips from :meth:`chips`."""
+        out = [np.asarray(self._session.run([self._output], {self._input: self.prepare(chips[i:i + self.BATCH])})[0])
+               for i in range(0, len(chips), self.BATCH)]
+        if not out:
+            return np.zeros((0, 0))
+        v = np.concatenate(out).reshape(len(chips), -1).astype(np.float64)
+        if self.spec.l2_normalise:
+            v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return v
+
+    def embed(self, rgb: np.ndarray, detections: Detections) -> Embeddings:
+        """One descriptor per detection, computed on the full-resolution ``rgb``."""
+        chips = self.chips(rgb, detections)
+        v = self.embed_chips(chips) if len(chips) else np.zeros((0, 0))
+        return Embeddings(v, self.model_id)
