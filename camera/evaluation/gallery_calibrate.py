@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from camera.config import Config, load_config
-from camera.engines import DetectorSettings
 from camera.errors import ConfigError, FacecamError
 from camera.evaluation.calibrate import Recommendation, impostor_prior, recommend_threshold
 from camera.fsutil import atomic_write
@@ -56,12 +55,12 @@ def calibrate_gallery(root: Path, cfg: Config, target_far: float,
     Raises :class:`FacecamError` when the gallery holds no embeddings of the
     engine's model or too little to estimate a false-accept rate.
     """
-    from camera.app import EngineCache, enrolment_engine, model_dir
+    from camera.app import engine_cache, enrolment_engine
     from camera.gallery import Gallery
 
     if not (root / "gallery.sqlite3").is_file():  # reading must not create an empty gallery
         raise FacecamError(f"no gallery in {root}: enrol people first (facecam enroll)")
-    engine = enrolment_engine(cfg, EngineCache(model_dir(root)))
+    engine = enrolment_engine(cfg, engine_cache(cfg, root))
     model_id, default_t = engine.embedder.model_id, float(engine.embedder.default_max_distance)
     with Gallery(root) as gallery:
         index = gallery.index(model_id)
@@ -71,7 +70,7 @@ def calibrate_gallery(root: Path, cfg: Config, target_far: float,
     names = [index.names[i] for i in index.labels]
     negatives = None
     if negatives_dir is not None:  # embedded as enrolment photos are: same engine, same detector settings
-        negatives = _embed_negatives(negatives_dir, engine.name, engine.detector.settings)
+        negatives = _embed_negatives(negatives_dir, engine)
     try:
         rec = recommend_threshold(names, index.vectors, target_far, negatives, impostor_prior(model_id), default_t)
     except ValueError as exc:
@@ -155,15 +154,30 @@ def _edited(text: str, value: str) -> str:
     return f"{text}{sep}[matching]\nmax_distance = {value}\n"
 
 
-def _embed_negatives(directory: Path, engine_name: str, settings: DetectorSettings) -> np.ndarray | None:
+def _embed_negatives(directory: Path, engine) -> np.ndarray | None:
+    """The largest face of each photo in ``directory``, embedded by ``engine`` (the gallery's own
+    engine and embedder); unreadable photos and photos without a face are skipped and logged."""
+    from camera.errors import InvalidImage
     from camera.evaluation.datasets import list_photos
-    from camera.evaluation.extract import FacePolicy, embed_photos
+    from camera.evaluation.extract import pick_face
+    from camera.imageio import decode_image, read_bytes
 
     paths = list_photos(directory)
     if not paths:
         raise FacecamError(f"--negatives-dir {directory}: no photos found")
-    results, _ = embed_photos(paths, engine_name, settings, FacePolicy(), cache_dir=None, progress=False)
-    vectors = [r.vector for r in results.values() if r.ok]
+    vectors = []
+    for path in paths:
+        try:
+            rgb = decode_image(read_bytes(path), str(path))
+        except InvalidImage as exc:
+            log.warning("negatives: skipping %s: %s", path, exc)
+            continue
+        det = engine.detector.detect(rgb)
+        if len(det) == 0:
+            log.info("negatives: no face in %s", path)
+            continue
+        chosen = det.select(np.array([pick_face(det, rgb.shape[1], rgb.shape[0], "largest")]))
+        vectors.append(np.asarray(engine.embedder.embed(rgb, chosen).vectors[0], np.float64))
     log.info("negatives: %d of %d photos gave a face", len(vectors), len(paths))
     return np.array(vectors) if vectors else None
 
