@@ -105,3 +105,20 @@ def test_set_max_distance_creates_a_missing_file(tmp_path):
     cfg = tmp_path / "new.toml"
     set_max_distance(cfg, 0.4567)
     assert cfg.read_text() == "[matching]\nmax_distance = 0.4567\n"
+
+
+def test_negatives_count_as_impostor_comparisons(gallery, tmp_path):
+    """Photos of people not enrolled (ATT s10..s13, plus one unreadable file) are embedded by the
+    gallery's own engine and reported; the unreadable one is skipped, not fatal."""
+    neg = tmp_path / "strangers"
+    neg.mkdir()
+    for k in (10, 11, 12, 13):
+        for photo in sorted((ATT / f"s{k}").glob("*.pgm"))[:2]:
+            os.symlink(photo, neg / f"s{k}_{photo.name}")
+    (neg / "broken.jpg").write_bytes(b"not a photo")
+    done = _facecam("calibrate", "--data-dir", str(gallery), "--negatives-dir", str(neg), "-v")
+    assert done.returncode == 0, done.stderr
+    assert "skipping" in done.stderr and "broken.jpg" in done.stderr
+    m = re.search(r"negatives: (\d+) of 9 photos gave a face", done.stderr)
+    assert m and int(m.group(1)) >= 6, done.stderr
+    assert 0.3 < _printed(done.stdout) <= 0.6
