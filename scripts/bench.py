@@ -128,8 +128,8 @@ def run_facecam(engine: str, clip: Path, root: Path, detector: str | None, upsam
     timers: list[tuple[_Timed, _Timed]] = []
     real_create = app.create_engine
 
-    def timed_create(name, settings, cache_dir):
-        e = real_create(name, settings, cache_dir)
+    def timed_create(name, settings, cache_dir, embedder=None):
+        e = real_create(name, settings, cache_dir, embedder)
         pair = (_Timed(e.detector, "detect"), _Timed(e.embedder, "embed"))
         timers.append(pair)
         return Engine(e.name, pair[0], pair[1])

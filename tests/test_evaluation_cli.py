@@ -85,6 +85,20 @@ def test_a_rerun_reads_every_embedding_from_the_cache(lfw_run, tmp_path):
     assert again["accuracy_mean"] == first["accuracy_mean"]
 
 
+def test_views_are_keyed_apart_in_the_cache_and_described(lfw_run, tmp_path):
+    """``--views 2`` on the same pairs: new embeddings (not the 1-view ones from the cache), said in the report."""
+    out, argv = lfw_run
+    argv = [a if a != str(out / "r.json") else str(tmp_path / "v2.json") for a in argv] + ["--views", "2"]
+    assert main(argv) == 0
+    one = json.loads((out / "r.json").read_text())["result"]
+    two = json.loads((tmp_path / "v2.json").read_text())["result"]
+    assert two["engines"][0]["stats"]["cache_hits"] == 0
+    assert "mean over 2 views" in two["policy"] and "views" not in one["policy"]
+    d1 = {(s["a"], s["b"]): s["distance"] for s in one["engines"][0]["scores"]}
+    d2 = {(s["a"], s["b"]): s["distance"] for s in two["engines"][0]["scores"]}
+    assert d1.keys() == d2.keys() and any(abs(d1[k] - d2[k]) > 1e-3 for k in d1 if d1[k] is not None)
+
+
 def test_missing_and_unreadable_photos_are_listed_not_fatal(tmp_path):
     a = LFW / "lfw_deepfunneled" / "Aaron_Peirsol"
     (tmp_path / "broken.jpg").write_bytes(b"this is not a jpeg")

@@ -95,6 +95,26 @@ class DlibEmbedder:
                                   num_jitters=self.num_jitters, model="small")
         return Embeddings(np.asarray(vecs, np.float64).reshape(len(detections), 128), self.model_id)
 
+    def chips(self, rgb: np.ndarray, detections: Detections) -> np.ndarray:
+        """The (n, 150, 150, 3) uint8 RGB chips dlib's ResNet sees (5-point landmarks, ``dlib.get_face_chip``)."""
+        import dlib
+
+        api = _face_recognition()
+        rgb = np.ascontiguousarray(rgb)
+        out = np.zeros((len(detections), 150, 150, 3), np.uint8)
+        for i, (t, r, b, x0) in enumerate(detections.to_trbl()):
+            shape = api.pose_predictor_5_point(rgb, dlib.rectangle(int(x0), int(t), int(r), int(b)))
+            out[i] = dlib.get_face_chip(rgb, shape, 150, 0.25)
+        return out
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """Descriptors (n, 128) float64 for 150x150 RGB uint8 chips, by dlib's ResNet."""
+        if len(chips) == 0:
+            return np.zeros((0, 128))
+        api = _face_recognition()
+        vecs = api.face_encoder.compute_face_descriptor([np.ascontiguousarray(c) for c in chips])
+        return np.asarray(vecs, np.float64).reshape(len(chips), 128)
+
 
 def create(settings: DetectorSettings, cache_dir: Path | None = None) -> Engine:
     """The registry factory (``cache_dir`` is unused: dlib reads its .dat files)."""

@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not retry detection with one more upsampling step when no face is found")
     g.add_argument("--center-box", choices=["on", "off"],
                    help="embed a fixed central box when no face is found (default: on for pairs, off otherwise)")
+    g.add_argument("--views", type=_views, default=1,
+                   help="average each face's vector over N views of its chip: 1 = none, 2 = with its mirror "
+                        "image, 2k = k small shifts/zooms/rotations and their mirrors (N times the "
+                        "descriptor cost; default: 1)")
     o = common.add_argument_group("running and output")
     o.add_argument("--cache-dir", type=Path, help=f"embedding cache folder (default: {default_cache_dir()})")
     o.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
@@ -100,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _views(text: str) -> int:
+    from camera.views import check_views
+
+    try:
+        return check_views(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _options(args: argparse.Namespace) -> RunOptions:
     default, per_engine = parse_detectors(args.detector)
     settings = DetectorSettings(model=default, upsample=args.upsample,  # type: ignore[arg-type]
@@ -111,7 +124,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
 
 def _policy(args: argparse.Namespace, select: str, box: bool) -> FacePolicy:
     return FacePolicy(select=args.face or select, fallback_upsample=not args.no_upsample_fallback,
-                      fallback_box=box if args.center_box is None else args.center_box == "on")
+                      fallback_box=box if args.center_box is None else args.center_box == "on",
+                      views=args.views)
 
 
 def main(argv: list[str] | None = None) -> int:

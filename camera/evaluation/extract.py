@@ -34,7 +34,7 @@ import os
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Literal
@@ -70,7 +70,8 @@ class FacePolicy:
     ``box_frac * min(H, W)`` pixels centred at ``(W/2, H/2 + box_dy * H)``.
     The defaults of ``box_frac`` / ``box_dy`` are the median dlib HOG box on
     LFW deep-funneled 250x250 photos (108 px square, centre 8 px below
-    the middle).
+    the middle). ``views``: the face's vector is the mean over this many
+    views of its chip (:mod:`camera.views`; 1 = the chip alone).
     """
 
     select: Literal["largest", "central", "whole"] = "largest"
@@ -78,6 +79,16 @@ class FacePolicy:
     fallback_box: bool = False
     box_frac: float = 0.43
     box_dy: float = 0.034
+    views: int = field(default=1, repr=False)  # kept out of repr: see cache_repr
+
+    def __post_init__(self) -> None:
+        from camera.views import check_views
+
+        check_views(self.views)
+
+    def cache_repr(self) -> str:
+        """What the embedding cache keys on (``views`` only when not 1, so older entries stay valid)."""
+        return repr(self) + (f"|views={self.views}" if self.views != 1 else "")
 
     def describe(self) -> str:
         """One sentence for reports."""
@@ -90,7 +101,9 @@ class FacePolicy:
             steps.append(f"embed a central square box ({self.box_frac:.2f} x the shorter side, "
                          f"centre {self.box_dy:+.3f} x height from the middle)")
         steps.append("count the photo as 'no face' (no embedding)")
-        return f"face choice '{self.select}'; when no face is found: " + ", then ".join(steps) + "."
+        views = "" if self.views == 1 else (f" Each vector is the mean over {self.views} views of the face's chip "
+                                            "(itself, its mirror image and small shifts/zooms/rotations).")
+        return f"face choice '{self.select}'; when no face is found: " + ", then ".join(steps) + "." + views
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,8 @@ def _init_worker(cores: tuple[int, ...], slot) -> None:
 
 
 def _run_one(job: tuple[str, str, DetectorSettings, FacePolicy]) -> FaceResult:
+    from camera.views import embed_views
+
     path, name, settings, policy = job
     t0 = time.perf_counter()
     try:
@@ -186,7 +201,7 @@ def _run_one(job: tuple[str, str, DetectorSettings, FacePolicy]) -> FaceResult:
     engine = get_engine(name, settings)
     if policy.select == "whole":
         whole = Detections(np.array([[0, 0, w, h]], np.float32), np.zeros(1, np.float32))
-        emb = engine.embedder.embed(rgb, whole)
+        emb = embed_views(engine.embedder, rgb, whole, policy.views)
         return FaceResult(path, "whole_image", "", np.asarray(emb.vectors[0], np.float64), (0.0, 0.0, w, h), 1,
                           t1 - t0, 0.0, time.perf_counter() - t1)
     det = engine.detector.detect(rgb)
@@ -208,7 +223,7 @@ def _run_one(job: tuple[str, str, DetectorSettings, FacePolicy]) -> FaceResult:
         return FaceResult(path, "no_face", "the detector found no face", None, None, 0,
                           t1 - t0, time.perf_counter() - t1)
     t2 = time.perf_counter()
-    emb = engine.embedder.embed(rgb, chosen)
+    emb = embed_views(engine.embedder, rgb, chosen, policy.views)
     t3 = time.perf_counter()
     detail = {"upsampled": f"no face at upsample {settings.upsample}; found at {settings.upsample + 1}",
               "center_box": "no face found at any upsampling tried; embedded the fixed central box"}.get(status, "")
@@ -245,7 +260,7 @@ def embed_photos(paths: list[Path], engine_name: str, settings: DetectorSettings
             kind = "missing" if not Path(p).exists() else "unreadable"
             results[p] = FaceResult(p, kind, str(exc), None, None, 0)
             continue
-        keys[p] = cache_key(sha256_bytes(data), engine_name, model_id, repr(settings), repr(policy))
+        keys[p] = cache_key(sha256_bytes(data), engine_name, model_id, repr(settings), policy.cache_repr())
         jobs.append((p, engine_name, settings, policy))  # the worker reads the file again: small pickles
     cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
     try:
