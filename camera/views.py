@@ -12,8 +12,9 @@ degrees), each with its mirror. The perturbation is applied to the 150x150
 chip with OpenCV (bilinear, black outside), so both engines see identical
 pixels and their averaged vectors agree as their single ones do.
 
-Costs grow with the number of views (the descriptor runs once per view):
-use them for evaluation and for enrolment photos, not on live frames.
+Costs grow with the number of views (the descriptor runs once per view), so
+they are an evaluation option (``facecam evaluate ... --views N``), not
+something for live frames.
 """
 
 from __future__ import annotations

@@ -130,7 +130,10 @@ def _policy(args: argparse.Namespace, select: str, box: bool) -> FacePolicy:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one evaluation sub-command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.views != 1 and args.command in ("detect", "video"):
+        parser.error(f"--views applies to pairs, identify and calibrate, not to {args.command}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
