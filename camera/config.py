@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from camera.errors import ConfigError
 
@@ -62,6 +62,15 @@ class EngineConfig(_Strict):
             return self.upsample
         return ENGINE_DEFAULTS.get(self.name, ("hog", 1))[1] if self.detector is None else \
             DETECTOR_UPSAMPLE.get(self.resolved_detector, 0)
+
+    @model_validator(mode="after")
+    def _embedder_needs_onnx(self) -> EngineConfig:
+        from camera.engines import USER_EMBEDDER_ENGINES
+
+        if self.embedder is not None and self.name not in USER_EMBEDDER_ENGINES:
+            raise ValueError(f"embedder {self.embedder!r}: user embedders run on the "
+                             f"{' or '.join(USER_EMBEDDER_ENGINES)} engine, not {self.name!r}")
+        return self
 
     @field_validator("name")
     @classmethod

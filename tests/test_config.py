@@ -89,3 +89,13 @@ def test_check_config_command(tmp_path):
     assert len(err) == 1 and f"{bad}:18: cameras.front_door.framerate: unknown key" in err[0]
     r = facecam("check-config", str(tmp_path / "nope.toml"))
     assert r.returncode == 2 and "no such config file" in r.stderr
+
+
+def test_user_embedder_setting():
+    assert parse_config('[engine]\nembedder = "my_model-v2"\n', "t").engine.embedder == "my_model-v2"
+    with pytest.raises(ConfigError, match="user embedders run on the onnx engine, not 'dlib'"):
+        parse_config('[engine]\nname = "dlib"\nembedder = "mine"\n', "t")
+    with pytest.raises(ConfigError, match="embedder"):
+        parse_config('[engine]\nembedder = "../etc/passwd"\n', "t")
+    with pytest.raises(ConfigError, match="user embedders"):
+        Config().with_overrides(**{"engine.name": "dlib", "engine.embedder": "mine"})
