@@ -2,8 +2,7 @@
 
 dlib's ``compute_face_descriptor(..., num_jitters=N)`` averages N randomly
 jittered copies of the chip (small shifts, scales, rotations and mirror
-images) and reaches 99.38% on LFW with 100 of them against 99.13% with none.
-Its random numbers cannot be reproduced outside dlib, so facecam's views are
+images). Its random numbers cannot be reproduced outside dlib, so facecam's views are
 deterministic and the same for every engine: ``views = 1`` is the chip
 itself, ``2`` adds its mirror image, and ``2k`` uses the chip and ``k - 1``
 perturbed copies (drawn once, from a fixed seed, in dlib's jitter ranges:
