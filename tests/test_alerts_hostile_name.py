@@ -52,6 +52,8 @@ def test_hostile_name_reaches_every_sink_exactly(tmp_path: Path) -> None:
         outbox.send(alert)
         wait_until(lambda: all(s.queued == 0 for s in outbox.stats()), 10, "delivery to all three sinks")
 
+        # the broker acknowledged the publish; its copy to our subscriber may still be in flight
+        wait_until(lambda: sub.on("facecam/door/events"), 5, "the event at the subscriber")
         [event] = sub.on("facecam/door/events")
         assert json.loads(event.payload)["person"] == WEIRD_NAME
         presence = f"facecam/presence/{slug(WEIRD_NAME)}/state"
