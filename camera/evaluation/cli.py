@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for ``facecam evaluate`` to mount)."""
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("engines and detection")
-    g.add_argument("--engine", default="dlib", help="engine name(s), comma-separated (default: dlib)")
+    g.add_argument("--engine", default="dlib",
+                   help="engine name(s), comma-separated; ENGINE:EMBEDDER runs a user embedder (default: dlib)")
     g.add_argument("--detector", default="hog,onnx=mmod",
                    help="detector model, for all engines or per engine as ENGINE=MODEL, comma-separated "
                         "(default: hog,onnx=mmod: dlib's HOG, and the onnx engine's MMOD CNN since it has no HOG)")
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average each face's vector over N views of its chip: 1 = none, 2 = with its mirror "
                         "image, 2k = k small shifts/zooms/rotations and their mirrors (N times the "
                         "descriptor cost; default: 1)")
+    g.add_argument("--model-dir", type=Path,
+                   help="folder whose models.toml names the user embedders of ENGINE:EMBEDDER engines "
+                        "(default: $FACECAM_MODEL_DIR, else the model cache)")
     o = common.add_argument_group("running and output")
     o.add_argument("--cache-dir", type=Path, help=f"embedding cache folder (default: {default_cache_dir()})")
     o.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
@@ -134,6 +139,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.views != 1 and args.command in ("detect", "video"):
         parser.error(f"--views applies to pairs, identify and calibrate, not to {args.command}")
+    if args.model_dir is None:
+        return _main(args, argv)
+    previous = os.environ.get("FACECAM_MODEL_DIR")
+    os.environ["FACECAM_MODEL_DIR"] = str(args.model_dir)  # read by get_engine here and in the spawned workers
+    try:
+        return _main(args, argv)
+    finally:
+        if previous is None:
+            os.environ.pop("FACECAM_MODEL_DIR", None)
+        else:
+            os.environ["FACECAM_MODEL_DIR"] = previous
+
+
+def _main(args: argparse.Namespace, argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

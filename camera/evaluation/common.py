@@ -42,8 +42,9 @@ class RunOptions:
     detectors: dict[str, str] = field(default_factory=dict)
 
     def settings_for(self, engine: str) -> DetectorSettings:
-        """The detector settings ``engine`` runs with."""
-        model = self.detectors.get(engine)
+        """The detector settings ``engine`` runs with (``ENGINE:EMBEDDER`` takes ``ENGINE``'s detector
+        unless named itself)."""
+        model = self.detectors.get(engine, self.detectors.get(engine.split(":", 1)[0]))
         return self.settings if model is None else replace(self.settings, model=model)  # type: ignore[arg-type]
 
     def describe_settings(self) -> str:
@@ -64,11 +65,21 @@ def parse_detectors(text: str) -> tuple[str, dict[str, str]]:
 
 
 def parse_engines(text: str) -> tuple[str, ...]:
-    """``"dlib,onnx"`` → ``("dlib", "onnx")``; an unknown name raises :class:`ConfigError`."""
+    """``"dlib,onnx"`` → ``("dlib", "onnx")``; an unknown name raises :class:`ConfigError`.
+
+    ``ENGINE:EMBEDDER`` (e.g. ``onnx:my_embedder``) runs a user embedder from
+    ``models.toml`` in the model directory (:func:`camera.evaluation.extract.get_engine`).
+    """
+    from camera.engines import USER_EMBEDDER_ENGINES
+
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     if not names:
         raise ConfigError("--engine: expected one or more engine names, got none")
-    unknown = [n for n in names if n not in ENGINES]
+    for n in names:
+        base, _, embedder = n.partition(":")
+        if embedder and base in ENGINES and base not in USER_EMBEDDER_ENGINES:
+            raise ConfigError(f"--engine {n}: user embedders run on {', '.join(USER_EMBEDDER_ENGINES)}, not {base}")
+    unknown = [n for n in names if n.partition(":")[0] not in ENGINES]
     if unknown:
         raise ConfigError(f"unknown engine {', '.join(map(repr, unknown))}; "
                           f"choose from: {', '.join(sorted(ENGINES))}")

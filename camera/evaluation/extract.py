@@ -158,14 +158,28 @@ def pick_face(det: Detections, width: int, height: int, select: str) -> int:
 
 # ---- worker side ---------------------------------------------------------------------------
 
-_ENGINES: dict[tuple[str, DetectorSettings], Engine] = {}
+_ENGINES: dict[tuple[str, DetectorSettings, Path | None], Engine] = {}
 
 
 def get_engine(name: str, settings: DetectorSettings) -> Engine:
-    """The engine for ``(name, settings)``, built once per process and then reused."""
-    key = (name, settings)
+    """The engine for ``(name, settings)``, built once per process and then reused.
+
+    ``ENGINE:EMBEDDER`` builds ``ENGINE`` with the user embedder ``EMBEDDER`` of
+    ``models.toml`` in ``$FACECAM_MODEL_DIR`` (default: the model cache).
+    """
+    base, _, embedder = name.partition(":")
+    model_dir = None
+    if embedder:
+        from models.convert import default_cache_dir
+
+        env = os.environ.get("FACECAM_MODEL_DIR")
+        model_dir = Path(env).expanduser() if env else default_cache_dir()
+    key = (name, settings, model_dir)
     if key not in _ENGINES:
-        _ENGINES[key] = create_engine(name, settings)
+        if embedder:
+            _ENGINES[key] = create_engine(base, settings, model_dir, embedder=embedder)
+        else:
+            _ENGINES[key] = create_engine(name, settings)
     return _ENGINES[key]
 
 

@@ -136,19 +136,27 @@ def run_clip(engine: str, clip: Path, gallery: Path, detector: str | None = None
     Returns the detections (alerts of kind arrived/recognised), the frames
     read and the loop's wall seconds.
     """
-    from camera.app import EngineCache, build_pipeline, enrolment_engine, model_dir
+    import os
+
+    from camera.app import build_pipeline, engine_cache, enrolment_engine
     from camera.config import Config
     from camera.enroll import enroll_from_dir
+    from camera.errors import FacecamError
     from camera.gallery import Gallery
 
-    engine_cfg: dict[str, object] = {"name": engine}
+    base, _, embedder = engine.partition(":")
+    engine_cfg: dict[str, object] = {"name": base}
+    if embedder:
+        if not os.environ.get("FACECAM_MODEL_DIR"):
+            raise FacecamError(f"--engine {engine}: give --model-dir, the folder whose models.toml names {embedder!r}")
+        engine_cfg["embedder"] = embedder
     if detector:
         engine_cfg["detector"] = detector
     cfg = Config.model_validate({"engine": engine_cfg, "cameras": {"eval": {"source": str(clip)}}})
     with tempfile.TemporaryDirectory(prefix="facecam-eval-video-") as tmp:
         root = Path(tmp)
         with Gallery(root) as g:
-            outcomes = enroll_from_dir(g, enrolment_engine(cfg, EngineCache(model_dir(root))), gallery)
+            outcomes = enroll_from_dir(g, enrolment_engine(cfg, engine_cache(cfg, root)), gallery)
             skipped = [o for o in outcomes if not o.ok]
             for o in skipped:
                 log.warning("gallery photo skipped: %s", o.reason)
@@ -171,7 +179,9 @@ def evaluate_video(clip: Path, expected_file: Path, gallery: Path, engines: tupl
     expected = load_expected(expected_file)
     result = VideoResult(str(clip), expected, tolerance_s)
     for engine in engines:
-        dets, frames, wall = run_clip(engine, Path(clip), Path(gallery), (detectors or {}).get(engine))
+        models = detectors or {}
+        dets, frames, wall = run_clip(engine, Path(clip), Path(gallery),
+                                      models.get(engine, models.get(engine.partition(":")[0])))
         result.engines.append(VideoEngineResult(engine, score_alerts(dets, expected, tolerance_s), dets, frames,
                                                 wall, frames / wall if wall > 0 else 0.0))
     return result

@@ -244,3 +244,38 @@ def test_fetch_models_reads_the_user_manifest(served, tmp_path) -> None:
     r = subprocess.run(run + ["bad"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "does not match the pinned" in r.stderr
     assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_evaluate_runs_a_user_embedder_beside_the_builtin(user_dir, tmp_path) -> None:
+    """``evaluate pairs --engine onnx,onnx:same_resnet --model-dir DIR``: the same distances from both."""
+    import json
+
+    from camera.evaluation.cli import main
+    from tests.conftest import DATA
+
+    pairs = DATA / "serengil+deepface" / "pairs.csv"
+    out = tmp_path / "report"
+    assert main(["pairs", str(pairs), "--limit", "16", "--engine", "onnx,onnx:same_resnet", "--model-dir",
+                 str(user_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--progress", "off",
+                 "--workers", "1"]) == 0
+    engines = json.loads((out / "pairs.json").read_text())["result"]["engines"]
+    assert [e["engine"] for e in engines] == ["onnx", "onnx:same_resnet"]
+    assert engines[1]["model_id"] == "user-resnet-uint8"
+    builtin, user = ([s["distance"] for s in e["scores"]] for e in engines)
+    assert len(builtin) == 16 and all(d is not None for d in builtin)
+    assert np.allclose(builtin, user, atol=1e-5)
+    assert main(["pairs", str(pairs), "--engine", "dlib:same_resnet", "--out", str(out)]) == 2
+
+
+def test_evaluate_model_dir_does_not_leak(user_dir, tmp_path, monkeypatch) -> None:
+    """--model-dir holds for one run only; the environment is as it was afterwards."""
+    import os
+
+    from camera.evaluation.cli import main
+    from tests.conftest import DATA
+
+    monkeypatch.setenv("FACECAM_MODEL_DIR", str(tmp_path / "elsewhere"))
+    pairs = DATA / "serengil+deepface" / "pairs.csv"
+    assert main(["pairs", str(pairs), "--limit", "2", "--engine", "onnx:same_resnet", "--model-dir", str(user_dir),
+                 "--no-cache", "--out", str(tmp_path / "r"), "--progress", "off", "--workers", "1"]) == 0
+    assert os.environ["FACECAM_MODEL_DIR"] == str(tmp_path / "elsewhere")
