@@ -215,7 +215,7 @@ def create(settings: DetectorSettings, cache_dir: Path | None = None, embedder: 
     if settings.model not in EXTRA_DETECTORS:
         _require_mmod(settings.model)  # fail before converting anything
     try:
-        resnet = ensure_converted(RESNET_ENTRY, cache_dir)
+        resnet = ensure_converted(RESNET_ENTRY, cache_dir) if embedder is None else None
         sp5 = ensure_converted(SP5_ENTRY, cache_dir)
         if settings.model in EXTRA_DETECTORS:
             detector = extra_detector(settings, cache_dir)
@@ -234,6 +234,7 @@ def create(settings: DetectorSettings, cache_dir: Path | None = None, embedder: 
         user = ManifestEmbedder(spec, make_session(spec.verified_path()), lambda: ShapePredictor.from_npz(sp5.path))
         return Engine("onnx", detector, user)
     e = entry(RESNET_ENTRY)
+    assert resnet is not None
     dlib_resnet = OnnxEmbedder(lambda: make_session(resnet.path), lambda: ShapePredictor.from_npz(sp5.path),
                                e["model_id"], float(e["default_max_distance"]))
     return Engine("onnx", detector, dlib_resnet)
