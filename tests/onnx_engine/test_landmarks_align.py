@@ -1,18 +1,39 @@
-"""5-point landmarks and face chips against dlib's own, on every face in the parity photos."""
+"""5-point landmarks and face chips against dlib's own, on every face in the parity photos.
+
+Each test runs twice: with the C loops of ``camera._fast`` and with the numpy
+code (``backend``). Where the C module is not built the ``c`` runs skip,
+unless ``FACECAM_REQUIRE_NATIVE=1`` (set by .ci/run) makes that a failure.
+"""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 
-from camera.align import face_chip, face_chip_details, pyramid_down2
+import camera.align
+from camera.align import face_chip, face_chip_details, face_chips, pyramid_down2
 from camera.landmarks import ShapePredictor
+from camera.native import native
 from tests.onnx_engine.conftest import parts_of
 
 
-@pytest.fixture(scope="module")
-def predictor(model_cache) -> ShapePredictor:
-    return ShapePredictor.from_npz(model_cache / "dlib_sp5.npz")
+@pytest.fixture(params=["c", "numpy"])
+def backend(request, monkeypatch) -> str:
+    """``c``: camera._fast for landmarks and chips; ``numpy``: the numpy code."""
+    if request.param == "c" and native() is None:
+        if os.environ.get("FACECAM_REQUIRE_NATIVE") == "1":
+            pytest.fail("camera._fast is not built (FACECAM_REQUIRE_NATIVE=1): is a C compiler installed?")
+        pytest.skip("camera._fast is not built here")
+    if request.param == "numpy":
+        monkeypatch.setattr(camera.align, "native", lambda: None)
+    return request.param
+
+
+@pytest.fixture
+def predictor(model_cache, backend) -> ShapePredictor:
+    return ShapePredictor.from_npz(model_cache / "dlib_sp5.npz", use_native=backend == "c")
 
 
 def test_every_photo_has_its_labelled_faces(face_photos) -> None:
@@ -40,7 +61,7 @@ def test_landmarks_identical_for_boxes_leaving_the_image(face_photos, dlib_model
     assert np.array_equal(ours, ref)
 
 
-def test_chips_within_one_grey_level_of_dlib(dlib_shapes) -> None:
+def test_chips_within_one_grey_level_of_dlib(dlib_shapes, backend) -> None:
     import dlib
 
     worst, big = 0, 0
@@ -53,6 +74,30 @@ def test_chips_within_one_grey_level_of_dlib(dlib_shapes) -> None:
         big += (d.rect[2] - d.rect[0] + 1) > 2 * 150  # takes dlib's pyramid_down<2> path
     assert worst <= 1
     assert big >= 5, "the large-face (pyramid) path must be exercised"
+
+
+def test_c_and_numpy_give_the_same_chips_for_any_transform(face_photos, monkeypatch) -> None:
+    """Random landmarks, far off the image too (zeros), and a grey image: the two paths agree
+    pixel for pixel."""
+    if native() is None:
+        pytest.skip("camera._fast is not built here")
+    rng = np.random.default_rng(3)
+    photo = next(p for p in face_photos if p.path.name == "two_people.jpg")
+    grey = np.ascontiguousarray(photo.rgb[..., 1])
+    h, w = grey.shape
+    centres = rng.uniform([-200, -200], [w + 200, h + 200], size=(40, 2))
+    template = np.array([[60, 0], [45, 2], [-60, 0], [-45, 2], [0, 45]], np.float64)
+    parts = []
+    for c in centres:
+        a, s = rng.uniform(-np.pi, np.pi), rng.uniform(0.2, 6.0)
+        rot = s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        parts.append(np.round(template @ rot.T + c))
+    parts = np.array(parts)
+    fast = {"rgb": face_chips(photo.rgb, parts), "grey": [face_chip(grey, p) for p in parts]}
+    monkeypatch.setattr(camera.align, "native", lambda: None)
+    assert np.array_equal(fast["rgb"], face_chips(photo.rgb, parts))
+    assert all(np.array_equal(f, face_chip(grey, p)) for f, p in zip(fast["grey"], parts, strict=True))
+    assert fast["rgb"].any() and not fast["rgb"].all()  # some chips lie partly off the image
 
 
 def test_chip_details_match_dlib(dlib_shapes) -> None:
@@ -72,3 +117,22 @@ def test_pyramid_down2_identical_to_dlib(shape: tuple[int, int, int]) -> None:
 
     img = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
     assert np.array_equal(pyramid_down2(img), dlib.pyramid_down(2)(img))
+
+
+def test_c_loops_refuse_buffers_of_the_wrong_size() -> None:
+    """A wrong size is a ValueError naming the array, never a read past the end."""
+    fast = native()
+    if fast is None:
+        pytest.skip("camera._fast is not built here")
+    src = np.zeros((20, 30, 3), np.uint8)
+    out = np.zeros((10, 10, 3), np.uint8)
+    with pytest.raises(ValueError, match="src"):
+        fast.sample_bilinear(src, 21, 30, 3, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 10, 10, out)
+    with pytest.raises(ValueError, match="out"):
+        fast.sample_bilinear(src, 20, 30, 3, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 11, 10, out)
+    with pytest.raises(ValueError, match="contiguous"):  # a strided view is refused, not misread
+        fast.sample_bilinear(np.zeros((20, 60, 3), np.uint8)[:, ::2], 20, 30, 3, 1, 0, 0, 1, 0, 0, 10, 10, out)
+    rects = np.array([[0, 0, 9, 9]], np.int64)
+    with pytest.raises(ValueError, match="rects"):
+        fast.cascade(src, 20, 30, rects, 2, *([np.zeros(1, np.float32)] * 7), 1, 1, 1, 1, 10,
+                     np.zeros((1, 10), np.float32))

@@ -1,0 +1,230 @@
+/*
+ * camera._fast: the two per-face loops of the onnx engine in C, optional.
+ *
+ * cascade(): dlib's 5-point shape predictor (camera/landmarks.py);
+ * sample_bilinear(): dlib's bilinear chip sampling (camera/align.py).
+ *
+ * Both do, value for value, what the numpy code does, and so what dlib does:
+ * the same operations in the same order and precision. Built with
+ * -ffp-contract=off so that no a * b + c becomes a fused multiply-add (which
+ * rounds once instead of twice). numpy costs ~5 us a call whatever the array
+ * size, and a face needs ~300 calls; here a face takes tens of microseconds.
+ *
+ * Arrays come in as C-contiguous buffers (the "y*" / "w*" formats); the
+ * Python side (camera/landmarks.py, camera/align.py) checks shapes and
+ * dtypes, this side checks sizes. The GIL is released while computing.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* floor() for |v| < 2**52 without a libm call (baseline x86-64 has no roundsd);
+ * callers keep v in range: anything outside +-1e15 is treated as off the image */
+static inline double floor_small(double v) {
+    const double t = (double)(int64_t)v;
+    return t > v ? t - 1.0 : t;
+}
+
+#define IN_RANGE(v) ((v) > -1e15 && (v) < 1e15)
+
+static int check_size(const Py_buffer *b, Py_ssize_t want, const char *name) {
+    if (b->len != want) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", name, b->len, want);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * cascade(rgb, h, w, rects, n, init, ab, deltas, anchor, splits, thresh, leaves,
+ *         levels, trees, nsplit, features, parts2, out)
+ *
+ * rgb (h, w, 3) uint8; rects (n, 4) int64 left, top, right, bottom (inclusive);
+ * init (parts2,) float32 initial shape; ab (parts2, 2) float64 (the similarity
+ * transform's a, b as dot products with the shape); deltas (levels, features, 2)
+ * float32; anchor (levels, features) int32 part index; splits (levels, trees,
+ * nsplit, 2) int32; thresh (levels, trees, nsplit) float32; leaves (levels,
+ * trees, nsplit + 1, parts2) float32. Writes the final unit-box shapes, (n,
+ * parts2) float32, into out.
+ */
+static PyObject *cascade(PyObject *self, PyObject *args) {
+    Py_buffer rgb, rects, init, ab, deltas, anchor, splits, thresh, leaves, out;
+    int h, w, n, levels, trees, nsplit, features, parts2;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*iiy*iy*y*y*y*y*y*y*iiiiiw*", &rgb, &h, &w, &rects, &n, &init, &ab, &deltas,
+                          &anchor, &splits, &thresh, &leaves, &levels, &trees, &nsplit, &features, &parts2, &out))
+        return NULL;
+    PyObject *result = NULL;
+    int16_t *grey = NULL;
+    float *shape_buf = NULL;
+    const Py_ssize_t L = levels, T = trees, S = nsplit, F = features, P = parts2;
+    if (h < 0 || w < 0 || n < 0 || L < 0 || T < 0 || S < 1 || S > 63 || F < 0 || P < 2 || P % 2) {
+        PyErr_SetString(PyExc_ValueError, "cascade: bad dimensions");
+        goto done;
+    }
+    if (check_size(&rgb, (Py_ssize_t)h * w * 3, "rgb") || check_size(&rects, n * 4 * 8, "rects") ||
+        check_size(&init, P * 4, "init") || check_size(&ab, P * 2 * 8, "ab") ||
+        check_size(&deltas, L * F * 2 * 4, "deltas") || check_size(&anchor, L * F * 4, "anchor") ||
+        check_size(&splits, L * T * S * 2 * 4, "splits") || check_size(&thresh, L * T * S * 4, "thresh") ||
+        check_size(&leaves, L * T * (S + 1) * P * 4, "leaves") || check_size(&out, n * P * 4, "out"))
+        goto done;
+    {
+        const int32_t *a = (const int32_t *)anchor.buf;
+        for (Py_ssize_t i = 0; i < L * F; i++)
+            if (a[i] < 0 || a[i] >= P / 2) {
+                PyErr_SetString(PyExc_ValueError, "cascade: anchor index out of range");
+                goto done;
+            }
+    }
+    grey = PyMem_RawMalloc((F ? F : 1) * sizeof(int16_t));
+    shape_buf = PyMem_RawMalloc(P * sizeof(float));
+    if (!grey || !shape_buf) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *px = (const uint8_t *)rgb.buf;
+    const int64_t *rc = (const int64_t *)rects.buf;
+    const double *abm = (const double *)ab.buf;
+    const float *dl = (const float *)deltas.buf, *th = (const float *)thresh.buf, *lv = (const float *)leaves.buf;
+    const int32_t *an = (const int32_t *)anchor.buf, *sp = (const int32_t *)splits.buf;
+    float *res = (float *)out.buf;
+    for (int face = 0; face < n; face++) {
+        const double ox = (double)rc[4 * face], oy = (double)rc[4 * face + 1];
+        const double sx = (double)(rc[4 * face + 2] - rc[4 * face]), sy = (double)(rc[4 * face + 3] - rc[4 * face + 1]);
+        const double hx = ox + 0.5, hy = oy + 0.5;
+        float *shape = shape_buf;
+        memcpy(shape, init.buf, P * sizeof(float));
+        for (Py_ssize_t k = 0; k < L; k++) {
+            /* the similarity transform from the initial shape: [[a, -b], [b, a]], float64 then float32 */
+            double da = 0.0, db = 0.0;
+            for (Py_ssize_t i = 0; i < P; i++) {
+                da += (double)shape[i] * abm[2 * i];
+                db += (double)shape[i] * abm[2 * i + 1];
+            }
+            const float a = (float)da, b = (float)db;
+            const float *d = dl + k * F * 2;
+            const int32_t *anc = an + k * F;
+            for (Py_ssize_t f = 0; f < F; f++) {
+                const float dx = d[2 * f], dy = d[2 * f + 1];
+                const float t1 = a * dx, t2 = b * (-dy), t3 = a * dy, t4 = b * dx;
+                const float s1 = t1 + t2, s2 = t3 + t4;
+                const float ux = s1 + shape[2 * anc[f]], uy = s2 + shape[2 * anc[f] + 1];
+                const double vx = (double)ux * sx, vy = (double)uy * sy;
+                const double qx = vx + hx, qy = vy + hy;
+                int16_t g = 0;
+                const double fx = IN_RANGE(qx) ? floor_small(qx) : -1.0, fy = IN_RANGE(qy) ? floor_small(qy) : -1.0;
+                if (fx >= 0 && fy >= 0 && fx < (double)w && fy < (double)h) {
+                    const uint8_t *p = px + ((Py_ssize_t)fy * w + (Py_ssize_t)fx) * 3;
+                    g = (int16_t)(((int)p[0] + p[1] + p[2]) / 3);
+                }
+                grey[f] = g;
+            }
+            /* every tree of the level, its leaf's update added one tree after another */
+            for (Py_ssize_t t = 0; t < T; t++) {
+                const int32_t *st = sp + (k * T + t) * S * 2;
+                const float *tt = th + (k * T + t) * S;
+                Py_ssize_t node = 0;
+                while (node < S) {
+                    const uint32_t i1 = (uint32_t)st[2 * node], i2 = (uint32_t)st[2 * node + 1];
+                    /* a bad index reads feature 0 (the Python side validates the model) */
+                    const float diff = (float)(grey[i1 < (uint32_t)F ? i1 : 0] - grey[i2 < (uint32_t)F ? i2 : 0]);
+                    node = diff > tt[node] ? 2 * node + 1 : 2 * node + 2;
+                }
+                const float *leaf = lv + ((k * T + t) * (S + 1) + (node - S)) * P;
+                for (Py_ssize_t j = 0; j < P; j++)
+                    shape[j] += leaf[j];
+            }
+        }
+        memcpy(res + face * P, shape, P * sizeof(float));
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(grey);
+    PyMem_RawFree(shape_buf);
+    PyBuffer_Release(&rgb); PyBuffer_Release(&rects); PyBuffer_Release(&init); PyBuffer_Release(&ab);
+    PyBuffer_Release(&deltas); PyBuffer_Release(&anchor); PyBuffer_Release(&splits); PyBuffer_Release(&thresh);
+    PyBuffer_Release(&leaves); PyBuffer_Release(&out);
+    return result;
+}
+
+/*
+ * sample_bilinear(src, h, w, channels, m00, m01, m10, m11, ox, oy, rows, cols, out)
+ *
+ * Chip pixel (c, r) of every channel: the bilinear sample of src (h, w,
+ * channels) uint8 at x = (m00 * c + m01 * r) + ox, y = (m10 * c + m11 * r) + oy,
+ * truncated to uint8; 0 where the 2x2 neighbourhood leaves the source.
+ * out (rows, cols, channels) uint8.
+ */
+static PyObject *sample_bilinear(PyObject *self, PyObject *args) {
+    Py_buffer src, out;
+    int h, w, ch, rows, cols;
+    double m00, m01, m10, m11, ox, oy;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*iiiddddddiiw*", &src, &h, &w, &ch, &m00, &m01, &m10, &m11, &ox, &oy, &rows,
+                          &cols, &out))
+        return NULL;
+    PyObject *result = NULL;
+    if (h < 2 || w < 2 || ch < 1 || rows < 0 || cols < 0) {
+        PyErr_SetString(PyExc_ValueError, "sample_bilinear: bad dimensions");
+        goto done;
+    }
+    if (check_size(&src, (Py_ssize_t)h * w * ch, "src") || check_size(&out, (Py_ssize_t)rows * cols * ch, "out"))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *s = (const uint8_t *)src.buf;
+    uint8_t *o = (uint8_t *)out.buf;
+    const Py_ssize_t stride = (Py_ssize_t)w * ch;
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+            const double x = (m00 * c + m01 * r) + ox, y = (m10 * c + m11 * r) + oy;
+            uint8_t *dst = o + ((Py_ssize_t)r * cols + c) * ch;
+            if (!(IN_RANGE(x) && IN_RANGE(y))) {
+                memset(dst, 0, ch);
+                continue;
+            }
+            const double left = floor_small(x), top = floor_small(y);
+            if (!(left >= 0 && top >= 0 && left < w - 1 && top < h - 1)) {
+                memset(dst, 0, ch);
+                continue;
+            }
+            const double lr = x - left, tb = y - top, inv_lr = 1 - lr, inv_tb = 1 - tb;
+            const uint8_t *tl = s + (Py_ssize_t)top * stride + (Py_ssize_t)left * ch;
+            for (int k = 0; k < ch; k++) {
+                double upper = (double)tl[k] * inv_lr;
+                double part = (double)tl[k + ch] * lr;
+                upper += part;
+                double lower = (double)tl[stride + k] * inv_lr;
+                part = (double)tl[stride + ch + k] * lr;
+                lower += part;
+                upper *= inv_tb;
+                lower *= tb;
+                upper += lower;
+                dst[k] = (uint8_t)upper;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"cascade", cascade, METH_VARARGS, "dlib's shape-predictor cascade (see camera/landmarks.py)."},
+    {"sample_bilinear", sample_bilinear, METH_VARARGS, "dlib's bilinear chip sampling (see camera/align.py)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "camera._fast",
+                                    "C loops for the onnx engine's landmarks and chips (optional).", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__fast(void) { return PyModule_Create(&module); }
