@@ -13,15 +13,24 @@ clip with lin_manuel_miranda and alex_lacamoire from ../shared/data):
 - ``dlib`` / ``onnx``: ``facecam run`` through the real pipeline
   (:func:`camera.app.build_pipeline`) with that engine, its configured
   detector settings (shown in the table), timings taken around the engine's
-  ``detect`` and ``embed`` calls.
+  ``detect`` and ``embed`` calls; then, in the same process, the engine's
+  ``embed`` on the very faces the loop embedded (its boxes, frame by frame,
+  all of a frame's faces in one call, as the loop's ``face_encodings`` does).
 
 Figures: ``fps`` (frames / wall seconds of the loop, model loading
 excluded), ``detect_ms_per_frame`` (detector time / frames it ran on),
-``embed_ms_per_face`` (landmarks + chip + descriptor per face: the median
-over embedding calls of the call's time / its faces, so a one-off stall, such
-as onnxruntime's ~50 ms first descriptor run once the clip is decoding, does
-not count as a per-face cost; ``embed_ms_per_face_mean`` is total time / faces),
-``faces`` (faces embedded), ``peak_rss_mb`` (maximum resident set of the
+``embed_ms_per_face`` (landmarks + chip + descriptor per face, on the loop's
+faces: the median over frames of the call's time / its faces, so a one-off
+stall does not count as a per-face cost; ``embed_ms_per_face_mean`` is total
+time / faces), ``faces`` (faces that figure is over). The same faces for
+every run make the per-face figures comparable: facecam's pipeline embeds
+far fewer faces than the loop (its motion gate and tracker skip most frames,
+14 or so on the hamilton clip), too few for a steady median, and while the
+clip decodes beside it; those figures are kept as
+``pipeline_embed_ms_per_face`` (median over the pipeline's embedding calls,
+``pipeline_embed_ms_per_face_mean``) and ``pipeline_faces``. Without the
+loop (``--skip-loop``) ``embed_ms_per_face`` is the pipeline's figure
+(``embed_faces`` says which). ``peak_rss_mb`` (maximum resident set of the
 process: for facecam, of a separate ``facecam run`` on the same clip and
 gallery, so the benchmark's own instrumentation is not counted), ``named``
 (people named at least once).
@@ -69,6 +78,7 @@ def run_face_recognition_loop(clip: Path, people: list[Path]) -> dict:
     frames = faces = 0
     detect_s = embed_s = 0.0
     per_face: list[float] = []
+    boxes: dict[int, list] = {}  # frame number -> the (top, right, bottom, left) boxes it embedded
     named: set[str] = set()
     t0 = time.perf_counter()
     while True:
@@ -87,6 +97,7 @@ def run_face_recognition_loop(clip: Path, people: list[Path]) -> dict:
         embed_s += time.perf_counter() - t
         if encodings:
             per_face.append((time.perf_counter() - t) / len(encodings))
+            boxes[frames - 1] = [list(map(int, b)) for b in locations]
         faces += len(encodings)
         for enc in encodings:
             hits = face_recognition.compare_faces(known, enc, tolerance=0.6)
@@ -96,7 +107,66 @@ def run_face_recognition_loop(clip: Path, people: list[Path]) -> dict:
     return {"fps": frames / wall, "frames": frames, "detect_ms_per_frame": 1000 * detect_s / max(frames, 1),
             "embed_ms_per_face": _median_ms(per_face), "embed_ms_per_face_mean": 1000 * embed_s / max(faces, 1),
             "faces": faces, "peak_rss_mb": _peak_rss_mb(),
-            "named": sorted(named), "settings": "hog, upsample 1, full frame, every frame"}
+            "named": sorted(named), "settings": "hog, upsample 1, full frame, every frame", "boxes": boxes}
+
+
+def embed_same_faces(engines: list[str], clip: Path, boxes: dict[int, list], detector: str | None,
+                     upsample: int | None) -> dict[str, dict]:
+    """Time each engine's ``embed`` on the faces the face_recognition loop embedded: the same
+    frames, the same boxes, all of a frame's faces in one call (batched as in the loop).
+
+    The engines take turns frame by frame (which one goes first alternates), so a
+    change in the machine's speed during the pass falls on all of them alike.
+    Returns, per engine, ``embed_ms_per_face`` (median over frames of the call's
+    time / its faces), ``embed_ms_per_face_mean`` and ``faces``.
+    """
+    import cv2
+    import numpy as np
+
+    from camera import app
+    from camera.config import Config
+    from camera.engines import create_engine
+    from camera.types import Detections
+
+    embedders = {}
+    for name in engines:
+        cfg = Config.model_validate({"engine": {"name": name, **({"detector": detector} if detector else {}),
+                                                **({"upsample": upsample} if upsample is not None else {})}})
+        embedders[name] = create_engine(name, app.detector_settings(cfg.engine),
+                                        app.model_dir(app.data_dir(cfg))).embedder
+    per_face: dict[str, list[float]] = {n: [] for n in engines}
+    total = dict.fromkeys(engines, 0.0)
+    faces = index = 0
+    cap = cv2.VideoCapture(str(clip))
+    warm = False
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        trbl = boxes.get(index)
+        index += 1
+        if not trbl:
+            continue
+        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+        dets = Detections.from_trbl([tuple(b) for b in trbl])
+        if not warm:  # model loading and first runs, for every engine alike
+            for _ in range(WARMUP_ROUNDS):
+                for e in embedders.values():
+                    e.embed(rgb, dets)
+            warm = True
+        order = engines if faces % 2 == 0 else engines[::-1]
+        for name in order:
+            t = time.perf_counter()
+            out = embedders[name].embed(rgb, dets)
+            dt = time.perf_counter() - t
+            if len(out) != len(trbl):
+                raise RuntimeError(f"{name}, frame {index - 1}: {len(out)} descriptors for {len(trbl)} boxes")
+            per_face[name].append(dt / len(trbl))
+            total[name] += dt
+        faces += len(trbl)
+    cap.release()
+    return {n: {"embed_ms_per_face": _median_ms(per_face[n]), "embed_ms_per_face_mean": 1000 * total[n] / max(faces, 1),
+                "faces": faces} for n in engines}
 
 
 class _Timed:
@@ -172,12 +242,17 @@ def run_facecam(engine: str, clip: Path, root: Path, detector: str | None, upsam
     emb = sum(e.seconds for _, e in timers)
     faces = sum(e.items for _, e in timers)
     ec = cfg.engine
-    return {"fps": st.frames / summary.wall_s, "frames": st.frames,
-            "detect_ms_per_frame": 1000 * det / max(det_calls, 1), "detect_calls": det_calls,
-            "embed_ms_per_face": _median_ms([x for _, e in timers for x in e.per_item]),
-            "embed_ms_per_face_mean": 1000 * emb / max(faces, 1), "faces": faces,
-            "named": sorted({a.person for a in pipeline.alerts if a.person != "unknown"}),
-            "settings": f"{ec.resolved_detector}, upsample {ec.resolved_upsample}, detect width <= {ec.detect_max_width}"}
+    pipeline_embed = {"embed_ms_per_face": _median_ms([x for _, e in timers for x in e.per_item]),
+                      "embed_ms_per_face_mean": 1000 * emb / max(faces, 1), "faces": faces}
+    result = {"fps": st.frames / summary.wall_s, "frames": st.frames,
+              "detect_ms_per_frame": 1000 * det / max(det_calls, 1), "detect_calls": det_calls,
+              **{f"pipeline_{k}": v for k, v in pipeline_embed.items()},
+              "named": sorted({a.person for a in pipeline.alerts if a.person != "unknown"}),
+              "settings": f"{ec.resolved_detector}, upsample {ec.resolved_upsample}, "
+                          f"detect width <= {ec.detect_max_width}"}
+    # the main figures until embed_same_faces replaces them (it does whenever the loop ran)
+    result.update(pipeline_embed, embed_faces="pipeline")
+    return result
 
 
 def _median_ms(seconds: list[float]) -> float:
@@ -217,12 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write {'runs': {NAME: {...}}} here")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one benchmark in this process
     p.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)  # internal: the prepared gallery
+    p.add_argument("--boxes", type=Path, help=argparse.SUPPRESS)  # internal: the loop's faces (JSON)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     if args.one:
         if args.one == "face_recognition_loop":
             result = run_face_recognition_loop(args.source, args.people)
+        elif args.one == "same_faces":
+            boxes = {int(k): v for k, v in json.loads(args.boxes.read_text()).items()}
+            result = embed_same_faces(args.engines.split(","), args.source, boxes, args.detector, args.upsample)
         else:
             result = run_facecam(args.one, args.source, args.data_dir, args.detector, args.upsample)
         print(json.dumps(result))
@@ -252,17 +331,50 @@ def main(argv: list[str] | None = None) -> int:
                                                                args.upsample)
 
     base = runs.get("face_recognition_loop")
-    header = ("| run | fps | x loop | detect ms/frame | embed ms/face (median) | mean | faces | peak RSS MB | named "
-              "| detector |")
-    print(header)
-    print("|" + "---|" * 10)
+    engines = [n for n in runs if n != "face_recognition_loop"]
+    if base and engines:
+        print("embedding the loop's faces with each engine in turn ...", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory(prefix="facecam-bench-") as tmp:
+            box_file = Path(tmp) / "boxes.json"
+            box_file.write_text(json.dumps(base["boxes"]))
+            cmd = [sys.executable, __file__, "--one", "same_faces", "--engines", ",".join(engines),
+                   "--source", str(args.source), "--boxes", str(box_file)]
+            cmd += (["--detector", args.detector] if args.detector else []) + (
+                ["--upsample", str(args.upsample)] if args.upsample is not None else [])
+            done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+            if done.returncode != 0:
+                print(f"same_faces failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+                return 1
+            for name, figures in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                runs[name].update(figures, embed_faces="loop")
+        base["embed_faces"] = "loop"
+    print(TABLE_HEADER)
+    print("|" + "---|" * TABLE_HEADER.count(" | ") + "---|")
     for name, r in runs.items():
-        ratio = f"{r['fps'] / base['fps']:.1f}x" if base else "-"
-        print(f"| {name} | {r['fps']:.1f} | {ratio} | {r['detect_ms_per_frame']:.1f} | {r['embed_ms_per_face']:.1f} "
-              f"| {r['embed_ms_per_face_mean']:.1f} | {r['faces']} | {r['peak_rss_mb']:.0f} | {', '.join(r['named']) or '-'} | {r['settings']} |")
+        print(table_row(name, r, base))
+    dlib_face = runs.get("dlib", {}).get("embed_ms_per_face")
+    onnx_face = runs.get("onnx", {}).get("embed_ms_per_face")
+    if dlib_face and onnx_face and runs["dlib"]["embed_faces"] == runs["onnx"]["embed_faces"]:
+        print(f"\nper face (landmarks + chip + descriptor, the same {runs['onnx']['faces']} faces): "
+              f"dlib {dlib_face:.1f} ms, onnx {onnx_face:.2f} ms = {dlib_face / onnx_face:.1f}x less with onnx")
     if args.json:
         args.json.write_text(json.dumps({"source": str(args.source), "runs": runs}, indent=2))
     return 0
+
+
+TABLE_HEADER = ("| run | fps | x loop | detect ms/frame | embed ms/face | x loop | faces | pipeline embed ms/face "
+                "| pipeline faces | peak RSS MB | named | detector |")
+
+
+def table_row(name: str, r: dict, base: dict | None) -> str:
+    """One markdown row; ``x loop`` columns are ratios to the face_recognition loop (``-`` without it)."""
+    fps_x = f"{r['fps'] / base['fps']:.1f}x" if base else "-"
+    same = base and r["embed_faces"] == "loop"
+    face_x = f"{base['embed_ms_per_face'] / r['embed_ms_per_face']:.1f}x" if same else "-"
+    pipe = (f"{r['pipeline_embed_ms_per_face']:.1f} | {r['pipeline_faces']}" if "pipeline_faces" in r else "- | -")
+    return (f"| {name} | {r['fps']:.1f} | {fps_x} | {r['detect_ms_per_frame']:.1f} | {r['embed_ms_per_face']:.1f} "
+            f"| {face_x} | {r['faces']} | {pipe} | {r['peak_rss_mb']:.0f} | {', '.join(r['named']) or '-'} "
+            f"| {r['settings']} |")
 
 
 if __name__ == "__main__":
