@@ -36,7 +36,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="gallery, snapshots and model cache "
                    "(default: $FACECAM_DATA_DIR or the user data directory)")
     p.add_argument("--engine", help="detection/embedding engine: dlib or onnx")
-    p.add_argument("--detector", choices=["hog", "cnn", "mmod", "yunet"], help="face detector")
+    p.add_argument("--detector", metavar="NAME", help="face detector: hog, cnn/mmod, yunet, or a detector "
+                   "entry of models.toml in the model directory")
     p.add_argument("--upsample", type=int, help="times to double the image to find small faces (0-3)")
     p.add_argument("--embedder", help="a user embedder named in models.toml in the model directory (onnx engine)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -28,8 +28,11 @@ class _Strict(BaseModel):
 #: engine → (default detector, default upsampling). The onnx engine has no HOG; its MMOD CNN at upsample 0
 #: finds faces of ~40 px and up (measured in the README's detector comparison), as HOG does at upsample 1.
 ENGINE_DEFAULTS: dict[str, tuple[str, int]] = {"onnx": ("mmod", 0), "dlib": ("hog", 1)}
-#: upsampling used when a detector is chosen without one
+#: upsampling used when a detector is chosen without one (user detectors: 0)
 DETECTOR_UPSAMPLE: dict[str, int] = {"hog": 1, "cnn": 0, "mmod": 0, "yunet": 0}
+#: the built-in detector names; any other (valid) name is a detector entry of the user's models.toml
+BUILTIN_DETECTORS = tuple(DETECTOR_UPSAMPLE)
+DETECTOR_NAME = r"^[A-Za-z0-9_.-]+$"
 
 
 class EngineConfig(_Strict):
@@ -37,9 +40,11 @@ class EngineConfig(_Strict):
 
     name: str = Field("onnx", description="engine: 'onnx' (dlib's models on onnxruntime, no dlib needed) or "
                       "'dlib' (face_recognition)")
-    detector: Literal["hog", "cnn", "mmod", "yunet"] | None = Field(
-        None, description="face detector (default: the engine's own, see ENGINE_DEFAULTS): hog (dlib only; "
-                          "frontal), cnn/mmod (dlib's CNN; turned faces too), yunet (a fetched extra model)")
+    detector: str | None = Field(
+        None, min_length=1, max_length=100, pattern=DETECTOR_NAME,
+        description="face detector (default: the engine's own, see ENGINE_DEFAULTS): hog (dlib only; frontal), "
+                    "cnn/mmod (dlib's CNN; turned faces too), yunet (a fetched extra model), or the name of a "
+                    "detector [table] in models.toml in the model directory (onnx engine only)")
     upsample: int | None = Field(None, ge=0, le=3, description="times the image is doubled to find small faces "
                                  "(~4x cost each; default: the engine's own)")
     detect_max_width: int | None = Field(
@@ -70,6 +75,8 @@ class EngineConfig(_Strict):
         if self.embedder is not None and self.name not in USER_EMBEDDER_ENGINES:
             raise ValueError(f"embedder {self.embedder!r}: user embedders run on the "
                              f"{' or '.join(USER_EMBEDDER_ENGINES)} engine, not {self.name!r}")
+        if self.detector is not None:
+            check_detector_for_engine(self.detector, self.name)
         return self
 
     @field_validator("name")
@@ -294,10 +301,21 @@ class PresenceConfig(_Strict):
                                 "unseen on the camera's clock")
 
 
+def check_detector_for_engine(detector: str, engine: str) -> None:
+    """Raise ValueError if ``engine`` cannot run ``detector`` (dlib: hog and cnn/mmod only;
+    yunet and user detectors run on the engines of ``USER_EMBEDDER_ENGINES``)."""
+    from camera.engines import USER_EMBEDDER_ENGINES
+
+    if engine == "dlib" and detector not in ("hog", "cnn", "mmod"):
+        what = "yunet" if detector == "yunet" else f"a user detector ({detector!r}, from models.toml)"
+        raise ValueError(f"detector {detector!r}: the dlib engine detects with hog or cnn/mmod; {what} runs on "
+                         f"the {' or '.join(USER_EMBEDDER_ENGINES)} engine")
+
+
 class EngineOverride(_Strict):
     """Per-camera changes to ``[engine]`` (the engine itself is shared)."""
 
-    detector: Literal["hog", "cnn", "mmod", "yunet"] | None = None
+    detector: str | None = Field(None, min_length=1, max_length=100, pattern=DETECTOR_NAME)
     upsample: int | None = Field(None, ge=0, le=3)
     detect_max_width: int | None = Field(None, ge=32, le=8192)
     min_face_px: int | None = Field(None, ge=0, le=4000)
@@ -335,6 +353,16 @@ class Config(_Strict):
             if not CAMERA_NAME.match(name):
                 raise ValueError(f"camera name {name!r}: use letters, digits, '_' or '-' (at most 64)")
         return v
+
+    @model_validator(mode="after")
+    def _camera_detectors_fit_the_engine(self) -> Config:
+        for name, cam in self.cameras.items():
+            if cam.engine.detector is not None:
+                try:
+                    check_detector_for_engine(cam.engine.detector, self.engine.name)
+                except ValueError as exc:
+                    raise ValueError(f"cameras.{name}.engine: {exc}") from None
+        return self
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with dotted keys replaced, e.g. ``{"engine.name": "onnx"}``; ``None`` values are ignored."""

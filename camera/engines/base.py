@@ -10,13 +10,14 @@ passed in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from camera.types import Detections, Embeddings
 
-DetectorModel = Literal["hog", "cnn", "mmod", "yunet"]
+#: "hog", "cnn", "mmod", "yunet", or the name of a detector entry in the user's models.toml
+DetectorModel = str
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@
   Scores are MMOD's raw window scores (> 0 is a face). There is no HOG
   detector here: ``model="hog"`` raises :class:`ModelLoadError`.
   ``model="yunet"`` uses a fetched extra detector (:data:`EXTRA_DETECTORS`,
-  :mod:`camera.engines.yunet`).
+  :mod:`camera.engines.yunet`); any other name is a detector entry of the
+  user's ``models.toml`` (:class:`~camera.engines.user_models.DetectorSpec`),
+  run by the entry's runtime (:data:`DETECTOR_RUNTIMES`).
 * :class:`OnnxEmbedder` - 5-point landmarks (:mod:`camera.landmarks`), the
   150x150 chip (:mod:`camera.align`) and the face ResNet, batched over faces.
   Its ``model_id`` is the dlib engine's: the descriptors agree with dlib's
@@ -121,7 +123,10 @@ class OnnxDetector:
 
     def __init__(self, settings: DetectorSettings, session_factory: SessionFactory,
                  mean_rgb: tuple[float, float, float], min_score: float = 0.0) -> None:
-        _require_mmod(settings.model)
+        if settings.model == "hog":
+            _no_hog()
+        if settings.model not in ("mmod", "cnn"):
+            raise ModelLoadError(f"OnnxDetector runs dlib's MMOD CNN ('mmod'/'cnn'), not {settings.model!r}")
         self.settings = settings
         self.mean_rgb = mean_rgb
         self.min_score = min_score
@@ -233,13 +238,20 @@ def create(settings: DetectorSettings, cache_dir: Path | None = None, embedder: 
     """
     from models.convert import ensure_converted
 
-    if settings.model not in EXTRA_DETECTORS:
-        _require_mmod(settings.model)  # fail before converting anything
+    user_detector = None
+    if settings.model == "hog":
+        _no_hog()  # fail before converting anything
+    elif settings.model not in EXTRA_DETECTORS and settings.model not in ("mmod", "cnn"):
+        user_detector = _user_detector_spec(settings.model, cache_dir)
     try:
         resnet = ensure_converted(RESNET_ENTRY, cache_dir) if embedder is None else None
         sp5 = ensure_converted(SP5_ENTRY, cache_dir)
         if settings.model in EXTRA_DETECTORS:
             detector = extra_detector(settings, cache_dir)
+        elif user_detector is not None:
+            detector = _runtime_class(user_detector.runtime)(
+                settings, user_detector.verified_path(), min_score=user_detector.min_score,
+                nms_iou=user_detector.nms_iou, top_k=user_detector.top_k)
         else:
             mmod = ensure_converted(MMOD_ENTRY, cache_dir)
             m = entry(MMOD_ENTRY)
@@ -263,8 +275,6 @@ def create(settings: DetectorSettings, cache_dir: Path | None = None, embedder: 
 
 def extra_detector(settings: DetectorSettings, cache_dir: Path | None):
     """A detector from a fetched, sha256-checked model named by :data:`EXTRA_DETECTORS`."""
-    import importlib
-
     from models.convert import default_cache_dir
     from models.fetch import verified_fetched_path
 
@@ -274,17 +284,34 @@ def extra_detector(settings: DetectorSettings, cache_dir: Path | None):
     if runtime not in DETECTOR_RUNTIMES:
         raise ModelLoadError(f"model {name!r}: runtime {runtime!r} is not one of {', '.join(DETECTOR_RUNTIMES)}")
     path = verified_fetched_path(name, cache_dir if cache_dir is not None else default_cache_dir())
+    return _runtime_class(runtime)(settings, path, min_score=float(e.get("default_min_score", 0.5)),
+                                   nms_iou=float(e.get("nms_iou", 0.3)), top_k=int(e.get("top_k", 5000)))
+
+
+def _runtime_class(runtime: str):
+    """The detector class that runs models of ``runtime`` (a key of :data:`DETECTOR_RUNTIMES`)."""
+    import importlib
+
     module, cls = DETECTOR_RUNTIMES[runtime].split(":")
-    factory = getattr(importlib.import_module(module), cls)
-    return factory(settings, path, min_score=float(e.get("default_min_score", 0.5)),
-                   nms_iou=float(e.get("nms_iou", 0.3)), top_k=int(e.get("top_k", 5000)))
+    return getattr(importlib.import_module(module), cls)
 
 
-def _require_mmod(model: str) -> None:
-    if model not in ("mmod", "cnn"):
-        raise ModelLoadError(
-            f"the onnx engine detects with 'mmod' (alias 'cnn'), not {model!r}; dlib's HOG detector "
-            "needs dlib - set the detector model to 'mmod', or use the 'dlib' engine")
+def _user_detector_spec(name: str, cache_dir: Path | None):
+    """Detector entry ``name`` of ``cache_dir``'s models.toml, checked; the error lists the built-ins."""
+    from camera.engines.user_models import DetectorSpec, user_entry
+
+    try:
+        e = user_entry(name, cache_dir, "detector")
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"detector {name!r} is not built in (the onnx engine has mmod/cnn, "
+                             f"{', '.join(EXTRA_DETECTORS)}) and not a user detector: {exc}") from None
+    return DetectorSpec.from_entry(name, e, tuple(DETECTOR_RUNTIMES))
+
+
+def _no_hog() -> None:
+    raise ModelLoadError(
+        "the onnx engine detects with 'mmod' (alias 'cnn'), not 'hog'; dlib's HOG detector "
+        "needs dlib - set the detector model to 'mmod', or use the 'dlib' engine")
 
 
 def _dlib_rects(detections: Detections) -> np.ndarray:

@@ -26,8 +26,21 @@ comes from its entry, never from guessing at tensor shapes. An embedder entry:
     default_max_distance = 1.1       # Euclidean; at or below it two faces are the same person
     model_id = "my_embedder-v1"      # stored beside every embedding; change it when the model changes
 
-Detector entries (``kind = "detector"``) name a ``runtime`` facecam knows
-(``cv2.FaceDetectorYN``), as YuNet's built-in entry does.
+A detector entry names a ``runtime`` facecam knows (``cv2.FaceDetectorYN``:
+a YuNet-format ONNX model, as the built-in ``yunet`` entry) and is chosen
+with ``[engine] detector = "NAME"`` (onnx engine):
+
+.. code-block:: toml
+
+    [my_yunet]
+    kind = "detector"
+    runtime = "cv2.FaceDetectorYN"
+    file = "my_yunet.onnx"
+    sha256 = "..."
+    url = "https://..."              # optional
+    default_min_score = 0.9          # 0..1: weaker detections are dropped
+    nms_iou = 0.3                    # 0..1: overlap above which the weaker box goes
+    top_k = 5000                     # boxes kept before non-maximum suppression
 
 A user entry may not reuse a built-in name. A missing or wrong key raises
 :class:`~camera.errors.ModelLoadError` naming the file, the entry and the key.
@@ -50,7 +63,8 @@ from camera.types import Detections, Embeddings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["USER_MANIFEST_NAME", "EmbedderSpec", "ManifestEmbedder", "load_user_manifest", "user_entry"]
+__all__ = ["USER_MANIFEST_NAME", "DetectorSpec", "EmbedderSpec", "ManifestEmbedder", "load_user_manifest",
+           "user_entry"]
 
 #: The user manifest's file name inside the model directory.
 USER_MANIFEST_NAME = "models.toml"
@@ -61,6 +75,9 @@ _EMBEDDER_KEYS = {
     "mean", "std", "alignment", "chip_padding", "box_margin", "l2_normalise", "default_max_distance",
     "model_id", "input_name", "output_name", "licence", "notes",
 }
+
+_DETECTOR_KEYS = {"kind", "runtime", "file", "sha256", "url", "default_min_score", "nms_iou", "top_k", "licence",
+                  "notes"}
 
 
 def load_user_manifest(path: Path) -> dict[str, dict[str, Any]]:
@@ -169,12 +186,8 @@ class EmbedderSpec:
         std = triple("std", 1.0)
         if any(s == 0 for s in std):
             raise ModelLoadError(f"{where}: std must not contain 0")
-        sha = need("sha256")
-        if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdefABCDEF" for c in sha)):
-            raise ModelLoadError(f"{where}: sha256 must be 64 hex digits, got {sha!r}")
-        file = Path(str(need("file"))).expanduser()
-        if not file.is_absolute():
-            file = Path(e.get("_manifest", ".")).parent / file
+        sha = _sha256_of(e, where)
+        file = _file_of(e, where)
         max_d = need("default_max_distance")
         if not (isinstance(max_d, int | float) and max_d > 0):
             raise ModelLoadError(f"{where}: default_max_distance must be a positive number, got {max_d!r}")
@@ -183,7 +196,7 @@ class EmbedderSpec:
         if not (0 <= padding <= 2 and 0 <= margin <= 2):
             raise ModelLoadError(f"{where}: chip_padding and box_margin must be within 0..2")
         return cls(
-            name=name, path=file, sha256=sha.lower(), width=size[0], height=size[1],
+            name=name, path=file, sha256=sha, width=size[0], height=size[1],
             colour_order=choice("colour_order", ("rgb", "bgr")),
             layout=choice("input_layout", ("nchw", "nhwc")), dtype=choice("input_dtype", ("float32", "uint8")),
             mean=triple("mean", 0.0), std=std, alignment=alignment, chip_padding=padding, box_margin=margin,
@@ -193,17 +206,79 @@ class EmbedderSpec:
 
     def verified_path(self) -> Path:
         """The model file, after checking its sha256 against the entry."""
-        from models import sha256_file
+        return _verified(self.name, self.path, self.sha256)
 
-        if not self.path.is_file():
-            hint = (f"fetch it with `python scripts/fetch_models.py {self.name} --out {self.path.parent}`"
-                    if self.path.parent.joinpath(USER_MANIFEST_NAME).is_file() else "check the path")
-            raise ModelLoadError(f"model {self.name!r}: {self.path} does not exist; {hint}")
-        got = sha256_file(self.path)
-        if got != self.sha256:
-            raise ModelLoadError(f"{self.path} has sha256 {got}, its manifest entry pins {self.sha256}; "
-                                 "refusing to run it")
-        return self.path
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A detector entry, checked: ``runtime`` one of :data:`DETECTOR_RUNTIMES
+    <camera.engines.onnx_engine.DETECTOR_RUNTIMES>`, scores and IoU in 0..1."""
+
+    name: str
+    path: Path
+    sha256: str
+    runtime: str
+    min_score: float
+    nms_iou: float
+    top_k: int
+
+    @classmethod
+    def from_entry(cls, name: str, e: dict[str, Any], runtimes: tuple[str, ...]) -> DetectorSpec:
+        """Validate entry ``name``; every problem names the manifest, the entry and the key."""
+        where = f"{e.get('_manifest', 'manifest')}: [{name}]"
+        unknown = sorted(set(e) - _DETECTOR_KEYS - {"_manifest"})
+        if unknown:
+            raise ModelLoadError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                                 f"valid: {', '.join(sorted(_DETECTOR_KEYS))}")
+        runtime = e.get("runtime")
+        if runtime not in runtimes:
+            raise ModelLoadError(f"{where}: runtime = {runtime!r}; expected one of {', '.join(runtimes)}")
+        numbers = {}
+        for key, default in (("default_min_score", 0.9), ("nms_iou", 0.3)):
+            v = e.get(key, default)
+            if not (isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1):
+                raise ModelLoadError(f"{where}: {key} must be a number within 0..1, got {v!r}")
+            numbers[key] = float(v)
+        top_k = e.get("top_k", 5000)
+        if not (isinstance(top_k, int) and not isinstance(top_k, bool) and top_k >= 1):
+            raise ModelLoadError(f"{where}: top_k must be a whole number >= 1, got {top_k!r}")
+        return cls(name=name, path=_file_of(e, where), sha256=_sha256_of(e, where), runtime=runtime,
+                   min_score=numbers["default_min_score"], nms_iou=numbers["nms_iou"], top_k=top_k)
+
+    def verified_path(self) -> Path:
+        """The model file, after checking its sha256 against the entry."""
+        return _verified(self.name, self.path, self.sha256)
+
+
+def _sha256_of(e: dict[str, Any], where: str) -> str:
+    if "sha256" not in e:
+        raise ModelLoadError(f"{where}: missing key 'sha256'")
+    sha = e["sha256"]
+    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdefABCDEF" for c in sha)):
+        raise ModelLoadError(f"{where}: sha256 must be 64 hex digits, got {sha!r}")
+    return sha.lower()
+
+
+def _file_of(e: dict[str, Any], where: str) -> Path:
+    """The entry's ``file``, relative names resolved beside its manifest."""
+    if "file" not in e:
+        raise ModelLoadError(f"{where}: missing key 'file'")
+    file = Path(str(e["file"])).expanduser()
+    return file if file.is_absolute() else Path(e.get("_manifest", ".")).parent / file
+
+
+def _verified(name: str, path: Path, sha256: str) -> Path:
+    """``path`` if it exists and hashes to ``sha256``; else a ModelLoadError saying what to do."""
+    from models import sha256_file
+
+    if not path.is_file():
+        hint = (f"fetch it with `python scripts/fetch_models.py {name} --out {path.parent}`"
+                if path.parent.joinpath(USER_MANIFEST_NAME).is_file() else "check the path")
+        raise ModelLoadError(f"model {name!r}: {path} does not exist; {hint}")
+    got = sha256_file(path)
+    if got != sha256:
+        raise ModelLoadError(f"{path} has sha256 {got}, its manifest entry pins {sha256}; refusing to run it")
+    return path
 
 
 class ManifestEmbedder:
