@@ -2,7 +2,8 @@
  * camera._fast: the two per-face loops of the onnx engine in C, optional.
  *
  * cascade(): dlib's 5-point shape predictor (camera/landmarks.py);
- * sample_bilinear(): dlib's bilinear chip sampling (camera/align.py).
+ * sample_bilinear(): dlib's bilinear chip sampling (camera/align.py);
+ * resize_level(): one level of the MMOD detector's image pyramid (camera/mmod.py).
  *
  * Both do, value for value, what the numpy code does, and so what dlib does:
  * the same operations in the same order and precision. Built with
@@ -217,14 +218,99 @@ done:
     return result;
 }
 
+/*
+ * resize_level(canvas, channels, height, width, sx, sy, in_h, in_w, dx, dy, out_h, out_w,
+ *              top, bottom, wt, wb, left, right, wl, wr)
+ *
+ * One level of the MMOD tiled pyramid (camera/mmod.py resize_float_into): the
+ * in_h x in_w region at (sx, sy) of every plane of canvas (channels, height,
+ * width) float32 resized into the out_h x out_w region at (dx, dy). Rows
+ * first: row[i] = src[top[y]][i] * wt[y] + src[bottom[y]][i] * wb[y]; then
+ * out[x] = row[left[x]] * wl[x] + row[right[x]] * wr[x], all in float32. The
+ * two regions must not overlap.
+ */
+static PyObject *resize_level(PyObject *self, PyObject *args) {
+    Py_buffer canvas, top, bottom, wt, wb, left, right, wl, wr;
+    int C, H, W, sx, sy, in_h, in_w, dx, dy, out_h, out_w;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "w*iiiiiiiiiiiy*y*y*y*y*y*y*y*", &canvas, &C, &H, &W, &sx, &sy, &in_h, &in_w, &dx,
+                          &dy, &out_h, &out_w, &top, &bottom, &wt, &wb, &left, &right, &wl, &wr))
+        return NULL;
+    PyObject *result = NULL;
+    float *row = NULL;
+    if (C < 1 || H < 1 || W < 1 || in_h < 1 || in_w < 1 || out_h < 0 || out_w < 0 || sx < 0 || sy < 0 || dx < 0 ||
+        dy < 0 || sx + in_w > W || sy + in_h > H || dx + out_w > W || dy + out_h > H) {
+        PyErr_SetString(PyExc_ValueError, "resize_level: regions outside the canvas");
+        goto done;
+    }
+    if (!(dx >= sx + in_w || sx >= dx + out_w || dy >= sy + in_h || sy >= dy + out_h)) {
+        PyErr_SetString(PyExc_ValueError, "resize_level: the regions overlap");
+        goto done;
+    }
+    if (check_size(&canvas, (Py_ssize_t)C * H * W * 4, "canvas") || check_size(&top, (Py_ssize_t)out_h * 4, "top") ||
+        check_size(&bottom, (Py_ssize_t)out_h * 4, "bottom") || check_size(&wt, (Py_ssize_t)out_h * 4, "wt") ||
+        check_size(&wb, (Py_ssize_t)out_h * 4, "wb") || check_size(&left, (Py_ssize_t)out_w * 4, "left") ||
+        check_size(&right, (Py_ssize_t)out_w * 4, "right") || check_size(&wl, (Py_ssize_t)out_w * 4, "wl") ||
+        check_size(&wr, (Py_ssize_t)out_w * 4, "wr"))
+        goto done;
+    {
+        const int32_t *t = top.buf, *b = bottom.buf, *l = left.buf, *r = right.buf;
+        for (int i = 0; i < out_h; i++)
+            if (t[i] < 0 || t[i] >= in_h || b[i] < 0 || b[i] >= in_h) {
+                PyErr_SetString(PyExc_ValueError, "resize_level: source row out of range");
+                goto done;
+            }
+        for (int i = 0; i < out_w; i++)
+            if (l[i] < 0 || l[i] >= in_w || r[i] < 0 || r[i] >= in_w) {
+                PyErr_SetString(PyExc_ValueError, "resize_level: source column out of range");
+                goto done;
+            }
+    }
+    row = PyMem_RawMalloc((size_t)in_w * sizeof(float));
+    if (!row) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    float *cv = (float *)canvas.buf;
+    const int32_t *t = top.buf, *b = bottom.buf, *l = left.buf, *r = right.buf;
+    const float *fwt = wt.buf, *fwb = wb.buf, *fwl = wl.buf, *fwr = wr.buf;
+    for (int c = 0; c < C; c++) {
+        float *plane = cv + (Py_ssize_t)c * H * W;
+        for (int y = 0; y < out_h; y++) {
+            const float *st = plane + (Py_ssize_t)(sy + t[y]) * W + sx, *sb = plane + (Py_ssize_t)(sy + b[y]) * W + sx;
+            const float a = fwt[y], bw = fwb[y];
+            for (int i = 0; i < in_w; i++) {
+                const float up = st[i] * a, lo = sb[i] * bw;
+                row[i] = up + lo;
+            }
+            float *d = plane + (Py_ssize_t)(dy + y) * W + dx;
+            for (int x = 0; x < out_w; x++) {
+                const float p = row[l[x]] * fwl[x], q = row[r[x]] * fwr[x];
+                d[x] = p + q;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(row);
+    PyBuffer_Release(&canvas); PyBuffer_Release(&top); PyBuffer_Release(&bottom); PyBuffer_Release(&wt);
+    PyBuffer_Release(&wb); PyBuffer_Release(&left); PyBuffer_Release(&right); PyBuffer_Release(&wl);
+    PyBuffer_Release(&wr);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"cascade", cascade, METH_VARARGS, "dlib's shape-predictor cascade (see camera/landmarks.py)."},
     {"sample_bilinear", sample_bilinear, METH_VARARGS, "dlib's bilinear chip sampling (see camera/align.py)."},
+    {"resize_level", resize_level, METH_VARARGS, "one level of the MMOD tiled pyramid (see camera/mmod.py)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "camera._fast",
-                                    "C loops for the onnx engine's landmarks and chips (optional).", -1, methods,
+                                    "C loops for the onnx engine's landmarks, chips and pyramid (optional).", -1, methods,
                                     NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__fast(void) { return PyModule_Create(&module); }

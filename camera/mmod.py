@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from camera.native import native
+
 #: pyramid_down<6>: each level is 5/6 of the previous one.
 PYRAMID_N = 6
 NMS_IOU = 0.3382761351109955  # from the model file's mmod_options
@@ -88,10 +90,30 @@ def tiled_pyramid(rgb: np.ndarray, mean_rgb: tuple[float, float, float],
     level = canvas[:, t:b + 1, x0:r + 1]
     np.subtract(rgb.transpose(2, 0, 1), mean, out=level)
     level /= np.float32(256)
+    fast = native()
     for (pl, pt, pr, pb), (x0, t, r, b) in zip(rects[:-1], rects[1:], strict=True):
+        if fast is not None:  # the same arithmetic in C (camera/_fast.c)
+            _resize_level_native(fast, canvas, (pl, pt, pr, pb), (x0, t, r, b))
+            continue
         src = canvas[:, pt:pb + 1, pl:pr + 1]
         resize_float_into(src, canvas[:, t:b + 1, x0:r + 1])
     return canvas, rects
+
+
+def _resize_level_native(fast, canvas: np.ndarray, src: Rect, dst: Rect) -> None:
+    """:func:`resize_float_into` from the canvas region ``src`` into ``dst`` (inclusive
+    rects) by ``camera._fast.resize_level``, with the same maps and float32 weights."""
+    (sl, st, sr, sb), (dl, dt, dr, db) = src, dst
+    in_h, in_w, out_h, out_w = sb - st + 1, sr - sl + 1, db - dt + 1, dr - dl + 1
+    if out_h <= 0 or out_w <= 0 or in_h <= 0 or in_w <= 0:
+        return
+    top, bottom, tb = _row_map(in_h, out_h)
+    left, lr = _column_map(in_w, out_w)
+    c, h, w = canvas.shape
+    fast.resize_level(canvas, c, h, w, sl, st, in_h, in_w, dl, dt, out_h, out_w,
+                      top.astype(np.int32), bottom.astype(np.int32), (1 - tb).astype(np.float32),
+                      tb.astype(np.float32), left.astype(np.int32),
+                      np.minimum(left + 1, in_w - 1).astype(np.int32), np.float32(1) - lr, np.ascontiguousarray(lr))
 
 
 def pyramid_up(rgb: np.ndarray) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""The optional C loops (``camera/_fast.c``) of the onnx engine's landmarks and chips.
+"""The optional C loops (``camera/_fast.c``) of the onnx engine: landmarks, chips, MMOD pyramid.
 
 :func:`native` returns the compiled module, or ``None`` when it was not built
 (no C compiler at install time) or ``FACECAM_NATIVE=0`` asks for numpy. Both
 paths give identical results (tests/onnx_engine/test_landmarks_align.py runs
-the parity tests on each); the C one saves ~2.5 ms a face on these 2 cores.
+the parity tests on each); the C one saves ~2.5 ms a face and ~10 ms a
+640x360 frame's detection on these 2 cores.
 """
 
 from __future__ import annotations

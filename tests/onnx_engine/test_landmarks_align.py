@@ -136,3 +136,38 @@ def test_c_loops_refuse_buffers_of_the_wrong_size() -> None:
     with pytest.raises(ValueError, match="rects"):
         fast.cascade(src, 20, 30, rects, 2, *([np.zeros(1, np.float32)] * 7), 1, 1, 1, 1, 10,
                      np.zeros((1, 10), np.float32))
+
+
+def test_c_and_numpy_build_the_same_detector_pyramid(face_photos, monkeypatch) -> None:
+    """The MMOD canvas (every pyramid level, float32) is bit-identical on both paths."""
+    import camera.mmod
+    from camera.mmod import tiled_pyramid
+
+    if native() is None:
+        pytest.skip("camera._fast is not built here")
+    mean = (122.782, 117.001, 104.298)
+    rng = np.random.default_rng(5)
+    images = [p.rgb for p in face_photos[:4]] + [rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+                                                for h, w in [(41, 300), (333, 47), (480, 640), (97, 101)]]
+    fast = [tiled_pyramid(img, mean) for img in images]
+    monkeypatch.setattr(camera.mmod, "native", lambda: None)
+    for img, (canvas, rects) in zip(images, fast, strict=True):
+        ref, ref_rects = tiled_pyramid(img, mean)
+        assert rects == ref_rects and np.array_equal(canvas, ref)
+    assert sum(len(r) for _, r in fast) > 40  # many levels resized
+
+
+def test_pyramid_level_refuses_regions_outside_or_overlapping() -> None:
+    fast = native()
+    if fast is None:
+        pytest.skip("camera._fast is not built here")
+    canvas = np.zeros((3, 50, 40), np.float32)
+    i1, f1 = np.zeros(1, np.int32), np.ones(1, np.float32)
+    with pytest.raises(ValueError, match="outside"):
+        fast.resize_level(canvas, 3, 50, 40, 0, 0, 10, 10, 35, 0, 1, 10, i1, i1, f1, f1, *([np.zeros(10, np.int32)] * 2),
+                          *([np.ones(10, np.float32)] * 2))
+    with pytest.raises(ValueError, match="overlap"):
+        fast.resize_level(canvas, 3, 50, 40, 0, 0, 10, 10, 5, 5, 1, 1, i1, i1, f1, f1, i1, i1, f1, f1)
+    with pytest.raises(ValueError, match="row out of range"):
+        fast.resize_level(canvas, 3, 50, 40, 0, 0, 10, 10, 20, 20, 1, 1, np.array([10], np.int32), i1, f1, f1,
+                          i1, i1, f1, f1)
