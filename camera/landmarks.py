@@ -50,7 +50,30 @@ class ShapePredictor:
             raise ValueError(f"trees must be full: {s} splits is not 2**d - 1")
         if s > 15:
             raise ValueError(f"trees deeper than 4 are not supported (got {s} splits)")
-        # a level's split tests as flat arrays, each tree padded to 16 tests (the padding
+        features = model.deltas.shape[1]
+        if model.split_idx.size and not (model.split_idx.min() >= 0 and model.split_idx.max() < features):
+            raise ValueError(f"split feature indices must lie in 0..{features - 1}")
+        if model.anchor_idx.size and not (model.anchor_idx.min() >= 0 and model.anchor_idx.max() < model.num_parts):
+            raise ValueError(f"anchor indices must lie in 0..{model.num_parts - 1}")
+        # Umeyama's similarity transform from the initial shape, reduced to two dot products:
+        # [a, b] = flat shape @ _ab and the transform's matrix is [[a, -b], [b, a]]
+        init = model.initial_shape.reshape(-1, 2).astype(np.float64)
+        k = len(init)
+        centred = init - init.sum(axis=0) / k
+        sigma = (centred ** 2).sum() / k
+        self._ab = np.stack([centred.ravel(), np.column_stack([-centred[:, 1], centred[:, 0]]).ravel()],
+                            axis=1) / (k * sigma)  # (2p, 2)
+        if self._native is not None:
+            # the model as contiguous arrays for camera._fast.cascade
+            self._c_model = (np.ascontiguousarray(model.initial_shape, np.float32), np.ascontiguousarray(self._ab),
+                             np.ascontiguousarray(model.deltas, np.float32),
+                             np.ascontiguousarray(model.anchor_idx, np.int32),
+                             np.ascontiguousarray(model.split_idx, np.int32),
+                             np.ascontiguousarray(model.split_thresh, np.float32),
+                             np.ascontiguousarray(model.leaves, np.float32))
+            self._c_dims = (c, t, s, features, 2 * model.num_parts)
+            return
+        # numpy: a level's split tests as flat arrays, each tree padded to 16 tests (the padding
         # compares feature 0 with itself: never true) so the outcomes pack into uint16 words
         pad = ((0, 0), (0, 0), (0, 16 - s))
         self._f1 = np.pad(model.split_idx[..., 0], pad).reshape(c, t * 16).astype(np.intp)
@@ -64,27 +87,11 @@ class ShapePredictor:
         self._tree_base = (np.arange(t) * (s + 1)).astype(np.intp)
         self._leaf_of_code = _leaf_lookup(depth)
         self._trees = t
-        # Umeyama's similarity transform from the initial shape, reduced to two dot products:
-        # [a, b] = flat shape @ _ab and the transform's matrix is [[a, -b], [b, a]]
-        init = model.initial_shape.reshape(-1, 2).astype(np.float64)
-        k = len(init)
-        centred = init - init.sum(axis=0) / k
-        sigma = (centred ** 2).sum() / k
-        self._ab = np.stack([centred.ravel(), np.column_stack([-centred[:, 1], centred[:, 0]]).ravel()],
-                            axis=1) / (k * sigma)  # (2p, 2)
         # feature pixels: (2, F) offsets for a and for b, and the flat-shape columns of their anchors
         dx, dy = model.deltas[..., 0], model.deltas[..., 1]
         self._da = np.stack([dx, dy], axis=1)  # (C, 2, F) float32
         self._db = np.stack([-dy, dx], axis=1)
         self._anchor = np.stack([2 * model.anchor_idx, 2 * model.anchor_idx + 1], axis=1).astype(np.intp)
-        # the same model as contiguous arrays for camera._fast.cascade
-        self._c_model = (np.ascontiguousarray(model.initial_shape, np.float32), np.ascontiguousarray(self._ab),
-                         np.ascontiguousarray(model.deltas, np.float32),
-                         np.ascontiguousarray(model.anchor_idx, np.int32),
-                         np.ascontiguousarray(model.split_idx, np.int32),
-                         np.ascontiguousarray(model.split_thresh, np.float32),
-                         np.ascontiguousarray(model.leaves, np.float32))
-        self._c_dims = (c, t, s, model.deltas.shape[1], 2 * model.num_parts)
 
     @classmethod
     def from_npz(cls, path: Path, use_native: bool | None = None) -> ShapePredictor:

@@ -171,3 +171,15 @@ def test_pyramid_level_refuses_regions_outside_or_overlapping() -> None:
     with pytest.raises(ValueError, match="row out of range"):
         fast.resize_level(canvas, 3, 50, 40, 0, 0, 10, 10, 20, 20, 1, 1, np.array([10], np.int32), i1, f1, f1,
                           i1, i1, f1, f1)
+
+
+@pytest.mark.parametrize("field", ["split_idx", "anchor_idx"])
+def test_a_model_with_indices_out_of_range_is_refused(model_cache, backend, field: str) -> None:
+    """A damaged model file must not send either path reading outside its arrays."""
+    import dataclasses
+
+    model = ShapePredictor.from_npz(model_cache / "dlib_sp5.npz", use_native=backend == "c").model
+    bad = getattr(model, field).copy()
+    bad.flat[7] = 10_000
+    with pytest.raises(ValueError, match="indices must lie in"):
+        ShapePredictor(dataclasses.replace(model, **{field: bad}), use_native=backend == "c")
