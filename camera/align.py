@@ -199,16 +199,15 @@ def _sample_bilinear(src: np.ndarray, m: np.ndarray, origin: np.ndarray, rows: i
     h, w = src.shape[:2]
     if h < 2 or w < 2:
         return np.zeros((rows, cols) + src.shape[2:], np.uint8)
+    (m00, m01), (m10, m11) = m.tolist()
     fast = native()
     if fast is not None:  # the same arithmetic in C (camera/_fast.c)
         out = np.empty((rows, cols) + src.shape[2:], np.uint8)
         channels = src.shape[2] if src.ndim == 3 else 1
-        (m00, m01), (m10, m11) = m.tolist()
         fast.sample_bilinear(np.ascontiguousarray(src), h, w, channels, m00, m01, m10, m11,
                              float(origin[0]), float(origin[1]), rows, cols, out)
         return out
     c, r = _chip_axes(rows, cols)
-    (m00, m01), (m10, m11) = m.tolist()
     x = np.add(m00 * c, m01 * r).reshape(-1)
     x += float(origin[0])
     y = np.add(m10 * c, m11 * r).reshape(-1)
