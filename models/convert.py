@@ -3,7 +3,7 @@
 * ``dlib_resnet_v1`` -> ``dlib_resnet_v1.onnx`` (150x150 RGB chip -> 128-d);
 * ``dlib_mmod`` -> ``dlib_mmod.onnx`` (normalised tiled pyramid -> window scores);
 * ``dlib_sp5`` -> ``dlib_sp5.npz`` (the 5-point regression-tree cascade as arrays,
-  evaluated by :mod:`camera.landmarks`; parsing the ``.dat`` takes ~3 s, loading this ~30 ms).
+  evaluated by :mod:`camera.dlibport.landmarks`; parsing the ``.dat`` takes ~3 s, loading this ~30 ms).
 
 Outputs go to a cache directory (the engine's ``cache_dir``, else
 ``platformdirs.user_cache_dir("facecam")/models``), each written atomically
@@ -30,9 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from platformdirs import user_cache_dir
 
 from models import entry, sha256_file, verified_source_path
-from models.dlib_format import DlibFormatError, ShapePredictorModel
+from models.dlib_dnn import read_dnn
+from models.dlib_format import DlibFormatError, ShapePredictorModel, read_shape_predictor
+from models.onnx_graphs import build_mmod, build_resnet
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +63,6 @@ class ConvertedModel:
 
 def default_cache_dir() -> Path:
     """``platformdirs.user_cache_dir("facecam")/models``."""
-    from platformdirs import user_cache_dir
-
     return Path(user_cache_dir("facecam")) / "models"
 
 
@@ -161,19 +162,16 @@ def _cached(name: str, out_path: Path, manifest_path: Path, source_sha: str) -> 
 
 
 def _convert_bytes(name: str, source: Path) -> bytes:
-    from models.dlib_dnn import read_dnn
-    from models.dlib_format import read_shape_predictor
 
     if name == "dlib_sp5":
         return shape_predictor_npz(read_shape_predictor(source))
-    from models.onnx_graphs import build_mmod, build_resnet
 
     build = build_resnet if name == "dlib_resnet_v1" else build_mmod
     dnn = read_dnn(source)
     want = entry(name).get("mean_rgb")
     if want is not None and not np.array_equal(np.float32(want), np.float32(dnn.input.avg_rgb)):
         raise DlibFormatError(f"{source}: input means {dnn.input.avg_rgb} differ from the manifest's {want}")
-    return build(dnn).SerializeToString(deterministic=True)
+    return build(dnn).serialize()
 
 
 def main(argv: list[str] | None = None) -> int:

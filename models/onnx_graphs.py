@@ -1,4 +1,5 @@
-"""ONNX graphs for dlib's face ResNet and MMOD detector, built with ``onnx.helper``.
+"""ONNX graphs for dlib's face ResNet and MMOD detector, written with :mod:`models.onnx_proto`
+(so converting needs no ``onnx`` package).
 
 The ``.dat`` files hold weights but not topology (which tag a skip or an
 ``add_prev`` refers to), so the topology is written out here from the C++
@@ -24,7 +25,7 @@ Graph interfaces:
   convolution (it has no padding); output
   ``descriptors`` float32 (N, 128), raw (not L2-normalised).
 * MMOD: input ``pyramid`` float32 (N, 3, H, W), the already-normalised tiled
-  image pyramid (:mod:`camera.mmod`); output ``scores`` float32
+  image pyramid (:mod:`camera.dlibport.mmod`); output ``scores`` float32
   (N, 1, h, w), one 80x80-window score per cell (positive = a face).
 """
 
@@ -33,8 +34,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from models.dlib_dnn import (
     AddPrev,
@@ -48,6 +47,7 @@ from models.dlib_dnn import (
     Relu,
 )
 from models.dlib_format import DlibFormatError
+from models.onnx_proto import DataType, Graph, Model, Node, OperatorSetId, Tensor, ValueInfo
 
 OPSET = 17
 #: onnxruntime's NCHWc block on AVX-512 (16 floats); channel counts padded to it stay in that layout.
@@ -98,19 +98,19 @@ class _Builder:
     """Collects nodes and initialisers with deterministic names."""
 
     def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
+        self.nodes: list[Node] = []
+        self.inits: list[Tensor] = []
         self.count = 0
 
     def const(self, hint: str, value: np.ndarray) -> str:
         name = f"{hint}_{len(self.inits)}"
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        self.inits.append(Tensor.from_array(np.ascontiguousarray(value), name))
         return name
 
     def op(self, op_type: str, inputs: list[str], output: str | None = None, **attrs: object) -> str:
         self.count += 1
         out = output or f"{op_type.lower()}_{self.count}"
-        self.nodes.append(helper.make_node(op_type, inputs, [out], name=f"n{self.count}_{op_type}", **attrs))
+        self.nodes.append(Node.make(op_type, inputs, [out], name=f"n{self.count}_{op_type}", **attrs))
         return out
 
 
@@ -214,7 +214,7 @@ def _pool(b: _Builder, x: str, shape: tuple[int, int, int], p: Pool) -> tuple[st
 class _PooledSkip:
     """An emitted strided ``AveragePool``: its node, its input and its layer."""
 
-    node: onnx.NodeProto
+    node: Node
     source: str
     source_shape: tuple[int, int, int]
     pool: Pool
@@ -243,24 +243,20 @@ def _pad_to(b: _Builder, x: str, shape: tuple[int, ...], target: tuple[int, ...]
     return b.op("Pad", [x, b.const("pads", pads)])
 
 
-def _model(b: _Builder, inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
-           name: str, doc: str) -> onnx.ModelProto:
-    graph = helper.make_graph(b.nodes, name, inputs, outputs, initializer=b.inits)
-    model = helper.make_model(graph, producer_name=PRODUCER, producer_version="1",
-                              opset_imports=[helper.make_opsetid("", OPSET)], doc_string=doc)
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model)
-    return model
+def _model(b: _Builder, inputs: list[ValueInfo], outputs: list[ValueInfo], name: str, doc: str) -> Model:
+    graph = Graph(tuple(b.nodes), name, tuple(inputs), tuple(outputs), tuple(b.inits))
+    return Model(graph, IR_VERSION, (OperatorSetId("", OPSET),), producer_name=PRODUCER,
+                 producer_version="1", doc_string=doc)
 
 
-def build_resnet(dnn: DnnFile) -> onnx.ModelProto:
+def build_resnet(dnn: DnnFile) -> Model:
     """The face ResNet: uint8 RGB chips (N, 150, 150, 3) -> float32 descriptors (N, 128)."""
     check_plan(dnn, resnet_plan())
     if dnn.input.size is None:
         raise DlibFormatError("the face ResNet needs a fixed-size input layer")
     rows, cols = dnn.input.size
     b = _Builder()
-    x = b.op("Cast", ["chips"], to=TensorProto.FLOAT)
+    x = b.op("Cast", ["chips"], to=DataType.FLOAT)
     x = b.op("Transpose", [x], perm=[0, 3, 1, 2])
     layers = dnn.layers
     first = layers[0]
@@ -271,8 +267,8 @@ def build_resnet(dnn: DnnFile) -> onnx.ModelProto:
         x = b.op("Mul", [x, b.const("inv256", np.array(1 / 256, np.float32))])
     x, shape = _run_plan(b, x, (3, rows, cols), resnet_plan(), layers)
     b.op("Identity", [x], output="descriptors")
-    inputs = [helper.make_tensor_value_info("chips", TensorProto.UINT8, ["N", rows, cols, 3])]
-    outputs = [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["N", shape[0]])]
+    inputs = [ValueInfo("chips", DataType.UINT8, ("N", rows, cols, 3))]
+    outputs = [ValueInfo("descriptors", DataType.FLOAT, ("N", shape[0]))]
     return _model(b, inputs, outputs, "dlib_resnet_v1",
                   "dlib face ResNet v1: RGB uint8 chips -> raw 128-d descriptors (Euclidean, 0.6)")
 
@@ -287,7 +283,7 @@ def _fold_input_normalisation(conv: Conv, mean_rgb: tuple[float, float, float]) 
     return replace(conv, weights=(w / 256).astype(np.float32), bias=bias.astype(np.float32))
 
 
-def build_mmod(dnn: DnnFile) -> onnx.ModelProto:
+def build_mmod(dnn: DnnFile) -> Model:
     """The MMOD CNN: normalised tiled pyramid (N, 3, H, W) -> window scores (N, 1, h, w).
 
     Two rewrites keep every convolution in onnxruntime's blocked NCHWc kernels
@@ -305,8 +301,8 @@ def build_mmod(dnn: DnnFile) -> onnx.ModelProto:
         raise DlibFormatError("MMOD must end with a convolution")
     x = _score_conv(b, x, last)
     b.op("Identity", [x], output="scores")
-    inputs = [helper.make_tensor_value_info("pyramid", TensorProto.FLOAT, ["N", 3, "H", "W"])]
-    outputs = [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 1, "h", "w"])]
+    inputs = [ValueInfo("pyramid", DataType.FLOAT, ("N", 3, "H", "W"))]
+    outputs = [ValueInfo("scores", DataType.FLOAT, ("N", 1, "h", "w"))]
     return _model(b, inputs, outputs, "dlib_mmod",
                   "dlib MMOD face detector: normalised tiled RGB pyramid -> 80x80 window scores")
 
