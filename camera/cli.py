@@ -16,19 +16,28 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from camera import __version__
+from camera.alerts.sinks.jsonl import JsonlSink
+from camera.alerts.sinks.memory import MemorySink
+from camera.app import build_pipeline, data_dir, engines_for
 from camera.config import Config, load_config
-from camera.errors import FacecamError
-from camera.status import StatusWriter
-
-if TYPE_CHECKING:
-    from camera.pipeline import Pipeline
+from camera.demo import DEMO_PERSON, demo_photo, render_clip
+from camera.errors import USER_ERRORS, FacecamError
+from camera.evaluation.cli import main as evaluate_main
+from camera.evaluation.gallery_calibrate import calibrate_gallery, describe, rounded, set_max_distance
+from camera.gallery.enroll import EnrolOutcome, EnrolStatus, enroll_photos
+from camera.gallery.store import Gallery, validate_name
+from camera.imageio import load_image
+from camera.pipeline import Pipeline
+from camera.service import Service
+from camera.status import StatusWriter, format_status
 
 log = logging.getLogger("camera")
+
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -112,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Config:
+    """The config file (if any) with the common flags on top."""
     cfg = load_config(args.config) if getattr(args, "config", None) else Config()
     return cfg.with_overrides(**{"engine.name": getattr(args, "engine", None),
                                  "engine.detector": getattr(args, "detector", None),
@@ -119,16 +129,15 @@ def _config(args: argparse.Namespace) -> Config:
                                  "engine.embedder": getattr(args, "embedder", None)})
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from camera.app import build_pipeline, data_dir
-    from camera.gallery import Gallery
+def _service(args: argparse.Namespace, cfg: Config) -> Service:
+    return Service(cfg, data_dir(cfg, getattr(args, "data_dir", None)))
 
-    cfg = _config(args).with_overrides(**{"matching.max_distance": args.max_distance,
-                                          "alerts.jsonl": args.jsonl, "alerts.cooldown_s": args.cooldown,
-                                          "alerts.snapshots": args.snapshots})
+
+def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    cfg = cfg.with_overrides(**{"matching.max_distance": args.max_distance, "alerts.jsonl": args.jsonl,
+                                "alerts.cooldown_s": args.cooldown, "alerts.snapshots": args.snapshots})
     if args.source is not None:
-        cam = {"source": args.source, "fps_cap": args.fps_cap}
-        cfg = Config.model_validate({**cfg.model_dump(), "cameras": {args.camera: cam}})
+        cfg = cfg.with_cameras({args.camera: {"source": args.source, "fps_cap": args.fps_cap}})
     elif args.fps_cap is not None:
         cfg = cfg.with_overrides(**{f"cameras.{n}.fps_cap": args.fps_cap for n in cfg.cameras})
     root = data_dir(cfg, args.data_dir)
@@ -178,134 +187,92 @@ def _status_snapshot(pipeline: Pipeline) -> Callable[[], dict]:
     return snapshot
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from camera.app import data_dir
-    from camera.status import format_status, read_status
-
-    root = data_dir(_config(args), args.data_dir)
-    print(format_status(root))
-    status = read_status(root)
-    return 0 if status is not None and status["alive"] else 1
+def cmd_status(args: argparse.Namespace, cfg: Config) -> int:
+    svc = _service(args, cfg)
+    status = svc.status()
+    print(format_status(status, svc.root))
+    return 0 if status.alive else 1
 
 
-def _print_outcomes(outcomes: list) -> int:
+def _print_outcomes(outcomes: Sequence[EnrolOutcome]) -> int:
     for o in outcomes:
-        line = f"{o.status:9} {o.person}: {o.path}" + (f" ({o.reason})" if o.reason and o.status != "skipped" else "")
-        print(line if o.status != "skipped" else f"skipped   {o.reason}")
+        if o.status is EnrolStatus.SKIPPED:
+            print(f"skipped   {_text(o.reason)}")
+        else:
+            reason = f" ({o.reason})" if o.reason else ""
+            print(f"{o.status.value:9} {_text(o.person)}: {_text(str(o.path))}{reason}")
     ok = sum(o.ok for o in outcomes)
     print(f"{ok} of {len(outcomes)} photos enrolled", file=sys.stderr)
     return 0 if ok == len(outcomes) else 1
 
 
-def cmd_enroll(args: argparse.Namespace) -> int:
-    from camera.app import data_dir, engine_cache, enrolment_engine
-    from camera.enroll import enroll_from_dir, enroll_photos
-    from camera.gallery import Gallery, validate_name
-
+def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
     if args.from_dir is None and (not args.name or not args.photos):
         raise FacecamError("give NAME and at least one PHOTO, or --from-dir DIR")
     if args.from_dir is not None and (args.name or args.photos):
         raise FacecamError("--from-dir takes the names from DIR/NAME/; give no NAME or PHOTO with it")
-    if args.name:
-        validate_name(args.name)
-    cfg = _config(args)
-    root = data_dir(cfg, args.data_dir)
-    engine = enrolment_engine(cfg, engine_cache(cfg, root))
-    with Gallery(root) as gallery:
-        if args.from_dir is not None:
-            outcomes = enroll_from_dir(gallery, engine, args.from_dir)
-        else:
-            outcomes = enroll_photos(gallery, engine, args.name, args.photos)
-    return _print_outcomes(outcomes)
+    svc = _service(args, cfg)
+    if args.from_dir is not None:
+        return _print_outcomes(svc.enroll_dir(args.from_dir))
+    return _print_outcomes(svc.enroll(args.name, args.photos))
 
 
-def cmd_people(args: argparse.Namespace) -> int:
-    from camera.app import data_dir, engine_cache, enrolment_engine
-    from camera.enroll import rebuild
-    from camera.gallery import Gallery
-
-    cfg = _config(args)
-    root = data_dir(cfg, args.data_dir)
-    with Gallery(root) as gallery:
-        if args.action in (None, "list"):
-            rows = gallery.people()
-            if not rows:
-                print(f"no one is enrolled in {root}", file=sys.stderr)
-            for p in rows:
-                print(f"{json.dumps(p.name, ensure_ascii=False)}\t{p.photos} photos\t{p.embeddings} embeddings"
-                      f"\t{', '.join(p.models)}")
-        elif args.action == "rename":
-            gallery.rename(args.old, args.new)
-            print(f"renamed {args.old!r} to {args.new!r}")
-        elif args.action == "remove":
-            n = gallery.remove(args.name)
-            print(f"removed {args.name!r} and {n} photos")
-        elif args.action == "rebuild":
-            return _print_outcomes(rebuild(gallery, enrolment_engine(cfg, engine_cache(cfg, root))))
-    return 0
-
-
-def cmd_events(args: argparse.Namespace) -> int:
-    from camera.app import data_dir, events_settings
-    from camera.events import EventStore
-
-    cfg = _config(args)
-    root = data_dir(cfg, args.data_dir)
-    with EventStore(root, events_settings(cfg)) as store:
-        for p in store.presence():
-            state = "home since" if p.home else "away since"
-            print(f"{json.dumps(p.person, ensure_ascii=False)}\t{state} {p.since:%Y-%m-%d %H:%M:%S}Z\t"
-                  f"last seen {p.last_seen:%Y-%m-%d %H:%M:%S}Z on {p.camera}")
-        rows = store.list(args.limit, args.person)
+def cmd_people(args: argparse.Namespace, cfg: Config) -> int:
+    svc = _service(args, cfg)
+    if args.action in (None, "list"):
+        rows = svc.people()
         if not rows:
-            print(f"no events in {root}", file=sys.stderr)
-        for e in rows:
-            dist = "-" if e.distance is None else f"{e.distance:.3f}"
-            print(f"{e.id}\t{e.start:%Y-%m-%d %H:%M:%S}Z\t{(e.end - e.start).total_seconds():.1f} s\t{e.camera}\t"
-                  f"{json.dumps(e.person, ensure_ascii=False)}\t{dist}\t{e.snapshot or '-'}")
+            print(f"no one is enrolled in {svc.root}", file=sys.stderr)
+        for p in rows:
+            print(f"{_quoted(p.name)}\t{p.photos} photos\t{p.embeddings} embeddings\t{', '.join(p.models)}")
+    elif args.action == "rename":
+        svc.rename(args.old, args.new)
+        print(f"renamed {validate_name(args.old)!r} to {validate_name(args.new)!r}")
+    elif args.action == "remove":
+        n = svc.remove(args.name)
+        print(f"removed {validate_name(args.name)!r} and {n} photos")
+    elif args.action == "rebuild":
+        return _print_outcomes(svc.rebuild())
     return 0
 
 
-def cmd_label(args: argparse.Namespace) -> int:
-    from camera.app import data_dir, engine_cache, enrolment_engine, events_settings
-    from camera.enroll import enroll_photos
-    from camera.events import EventStore
-    from camera.gallery import Gallery, validate_name
-    from camera.types import UNKNOWN
+def cmd_events(args: argparse.Namespace, cfg: Config) -> int:
+    svc = _service(args, cfg)
+    for p in svc.presence():
+        state = "home since" if p.home else "away since"
+        print(f"{_quoted(p.person)}\t{state} {p.since:%Y-%m-%d %H:%M:%S}Z\t"
+              f"last seen {p.last_seen:%Y-%m-%d %H:%M:%S}Z on {p.camera}")
+    rows = svc.events(args.limit, args.person)
+    if not rows:
+        print(f"no events in {svc.root}", file=sys.stderr)
+    for e in rows:
+        dist = "-" if e.distance is None else f"{e.distance:.3f}"
+        print(f"{e.id}\t{e.start:%Y-%m-%d %H:%M:%S}Z\t{(e.end - e.start).total_seconds():.1f} s\t{e.camera}\t"
+              f"{_quoted(e.person)}\t{dist}\t{e.snapshot or '-'}")
+    return 0
 
+
+def cmd_label(args: argparse.Namespace, cfg: Config) -> int:
     if args.name is None and args.not_name is None:
         raise FacecamError("give NAME (enrol the event's face as NAME) or --not NAME (it is not NAME)")
     for n in (args.name, args.not_name):
         if n is not None:
             validate_name(n)
-    cfg = _config(args)
-    root = data_dir(cfg, args.data_dir)
+    svc = _service(args, cfg)
     status = 0
-    with EventStore(root, events_settings(cfg)) as store, Gallery(root) as gallery:
-        event = store.get(args.event)
-        if args.not_name is not None:
-            added = gallery.add_negative(args.not_name, event.vectors, event.model_id, f"event:{event.id}")
-            print(f"event {event.id}: {len(event.vectors)} faces stored as not {args.not_name!r} ({added} new)")
-            if event.person == validate_name(args.not_name):
-                store.update(event.id, event.end, event.end_s, person=UNKNOWN)
-        if args.name is not None:
-            if event.crop is None:
-                raise FacecamError(f"event {event.id} has no face crop to enrol (pictures of known people are "
-                                   "not kept with [events] known_images = false, or it was removed)")
-            engine = enrolment_engine(cfg, engine_cache(cfg, root))
-            status = _print_outcomes(enroll_photos(gallery, engine, args.name, [Path(event.crop)]))
-            if status == 0:
-                store.update(event.id, event.end, event.end_s, person=validate_name(args.name))
+    if args.not_name is not None:
+        out = svc.label_not(args.event, args.not_name)
+        print(f"event {out.event.id}: {len(out.event.vectors)} faces stored as not {validate_name(args.not_name)!r} "
+              f"({out.negatives_added} new)")
+    if args.name is not None:
+        out = svc.label(args.event, args.name)
+        status = _print_outcomes([out.enrolled] if out.enrolled else [])
     return status
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from camera.app import data_dir
-    from camera.evaluation.gallery_calibrate import calibrate_gallery, describe, rounded, set_max_distance
-
+def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     if not 0.0 < args.target_far < 1.0:
         raise FacecamError(f"--target-far: expected a value between 0 and 1, got {args.target_far}")
-    cfg = _config(args)
     rec, model_id, default_t = calibrate_gallery(data_dir(cfg, args.data_dir), cfg, args.target_far,
                                                  args.negatives_dir)
     print("\n".join(describe(rec, model_id, default_t)))
@@ -315,47 +282,52 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
+def cmd_check_config(args: argparse.Namespace, cfg: Config) -> int:
     cfg = load_config(args.file)
-    print(f"{args.file}: OK ({len(cfg.cameras)} cameras, engine {cfg.engine.name}, detector {cfg.engine.resolved_detector})")
+    print(f"{args.file}: OK ({len(cfg.cameras)} cameras, engine {cfg.engine.name}, "
+          f"detector {cfg.engine.detector_name})")
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from camera.alerts import JsonlSink
-    from camera.app import build_pipeline, engine_cache, enrolment_engine
-    from camera.demo import DEMO_PERSON, astronaut_path, enrolment_photo, render_clip
-    from camera.enroll import enroll_photos
-    from camera.gallery import Gallery
-    from camera.imageio import load_image
-
-    cfg = _config(args)
+def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
     with tempfile.TemporaryDirectory(prefix="facecam-demo-") as tmp:
         root = args.data_dir or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        source = astronaut_path()
-        photo = enrolment_photo(load_image(source), root / "enrol_eileen_collins.png")
-        print(f"1. enrolling {DEMO_PERSON} from a crop of {source}", file=sys.stderr)
+        photo = demo_photo()
+        print(f"1. enrolling {DEMO_PERSON} from {photo}", file=sys.stderr)
+        engines = engines_for(root)
         with Gallery(root) as gallery:
-            outcomes = enroll_photos(gallery, enrolment_engine(cfg, engine_cache(cfg, root)),
-                                     DEMO_PERSON, [photo])
+            outcomes = enroll_photos(gallery, engines.enrolment(cfg.engine), DEMO_PERSON, [photo])
             if not all(o.ok for o in outcomes):
                 raise FacecamError(f"demo enrolment failed: {outcomes[0].reason}")
-            clip = render_clip(load_image(source), root / "demo_clip.mp4")
+            clip = render_clip(load_image(photo), root / "demo_clip.mp4")
             print(f"2. rendered a {clip.stat().st_size // 1024} KiB test clip: {clip}", file=sys.stderr)
             print("3. running capture → detect → embed → match → alerts on it; alerts:", file=sys.stderr)
-            cfg = Config.model_validate({**cfg.model_dump(), "cameras": {"demo": {"source": str(clip)}}})
-            pipeline = build_pipeline(cfg, root, gallery, sinks=[JsonlSink("-")])
+            cfg = cfg.with_cameras({"demo": {"source": str(clip)}})
+            seen = MemorySink()
+            pipeline = build_pipeline(cfg, root, gallery, sinks=[JsonlSink("-"), seen], engines=engines)
             summary = pipeline.run()
     st = summary.cameras["demo"]
-    named = sum(a.person == DEMO_PERSON for a in pipeline.alerts)
-    print(f"done: {st.frames} frames, {st.faces} faces, {len(pipeline.alerts)} alerts, {named} naming "
+    alerts = seen.alerts
+    named = sum(a.person == DEMO_PERSON for a in alerts)
+    print(f"done: {st.frames} frames, {st.faces} faces, {len(alerts)} alerts, {named} naming "
           f"{DEMO_PERSON}, in {summary.wall_s:.1f} s", file=sys.stderr)
     return 0 if named else 1
 
 
-COMMANDS = {"run": cmd_run, "enroll": cmd_enroll, "people": cmd_people, "check-config": cmd_check_config,
-            "demo": cmd_demo, "status": cmd_status, "events": cmd_events, "label": cmd_label, "calibrate": cmd_calibrate}
+COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
+    "run": cmd_run, "enroll": cmd_enroll, "people": cmd_people, "check-config": cmd_check_config,
+    "demo": cmd_demo, "status": cmd_status, "events": cmd_events, "label": cmd_label, "calibrate": cmd_calibrate}
+
+
+def _text(s: str) -> str:
+    """A name, path or reason as it is when printable, else as a Python literal (no raw escapes or newlines)."""
+    return s if s.isprintable() else repr(s)
+
+
+def _quoted(name: str) -> str:
+    """A name in a tab-separated listing: always JSON-quoted (control characters escaped)."""
+    return json.dumps(name, ensure_ascii=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,19 +335,32 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     if argv and argv[0] == "evaluate":
-        from camera.evaluation.cli import main as evaluate_main
-
         return evaluate_main(argv[1:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
     try:
-        return COMMANDS[args.command](args)
-    except FacecamError as exc:
+        cfg = Config() if args.command == "check-config" else _config(args)
+        level = logging.DEBUG if getattr(args, "verbose", False) else LOG_LEVELS[cfg.log_level]
+        logging.getLogger().setLevel(level)
+        return COMMANDS[args.command](args, cfg)
+    except USER_ERRORS as exc:
         print(f"facecam: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:  # `facecam status | head -2`: the reader left; that is not an error
+        _quiet_stdout()
+        return 0
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so Python's exit flush does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""One TOML configuration file, validated by pydantic.
+"""One TOML configuration file, validated by pydantic, assembled from the stages' own models.
 
-Unknown keys are rejected, values are bounded, and each camera may override
-the ``[engine]`` and ``[matching]`` settings. :func:`load_config` reports a
-bad file as ``FILE:LINE: key: problem``; command-line flags are applied on top
-with :meth:`Config.with_overrides`. See ``facecam.example.toml`` for a
-commented example.
+Each stage owns its settings (``[engine]``: :class:`camera.engine.EngineConfig`;
+``[motion]``: :class:`camera.motion.MotionConfig`; ``[tracking]``,
+``[events]``, ``[presence]``, ``[matching]``, ``[alerts]``) and is handed
+that model as it is. Unknown keys are rejected and values are bounded; each
+camera may override the detector keys of ``[engine]``, ``[matching]`` and
+``[motion]`` (only the keys it sets). :func:`load_config` reports a bad file
+as ``FILE:LINE: key: problem``; command-line flags are applied on top with
+:meth:`Config.with_overrides`. See ``facecam.example.toml`` for every key.
 """
 
 from __future__ import annotations
@@ -14,329 +17,37 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator
 
+from camera.alerts.config import AlertsConfig
+from camera.configmodel import ConfigModel
+from camera.detect.config import DetectConfig
+from camera.engine import EngineConfig
 from camera.errors import ConfigError
+from camera.events.config import EventsConfig, PresenceConfig
+from camera.matching import MatchingConfig
+from camera.motion.config import MotionConfig
+from camera.track.config import TrackingConfig
 
 CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-#: engine → (default detector, default upsampling). The onnx engine has no HOG; its MMOD CNN at upsample 0
-#: finds faces of ~40 px and up (measured in the README's detector comparison), as HOG does at upsample 1.
-ENGINE_DEFAULTS: dict[str, tuple[str, int]] = {"onnx": ("mmod", 0), "dlib": ("hog", 1)}
-#: upsampling used when a detector is chosen without one (user detectors: 0)
-DETECTOR_UPSAMPLE: dict[str, int] = {"hog": 1, "cnn": 0, "mmod": 0, "yunet": 0}
-#: the built-in detector names; any other (valid) name is a detector entry of the user's models.toml
-BUILTIN_DETECTORS = tuple(DETECTOR_UPSAMPLE)
-DETECTOR_NAME = r"^[A-Za-z0-9_.-]+$"
-
-
-class EngineConfig(_Strict):
-    """Which engine detects and embeds faces, and how hard it looks."""
-
-    name: str = Field("onnx", description="engine: 'onnx' (dlib's models on onnxruntime, no dlib needed) or "
-                      "'dlib' (face_recognition)")
-    detector: str | None = Field(
-        None, min_length=1, max_length=100, pattern=DETECTOR_NAME,
-        description="face detector (default: the engine's own, see ENGINE_DEFAULTS): hog (dlib only; frontal), "
-                    "cnn/mmod (dlib's CNN; turned faces too), yunet (a fetched extra model), or the name of a "
-                    "detector [table] in models.toml in the model directory (onnx engine only)")
-    upsample: int | None = Field(None, ge=0, le=3, description="times the image is doubled to find small faces "
-                                 "(~4x cost each; default: the engine's own)")
-    detect_max_width: int | None = Field(
-        640, ge=32, le=8192, description="detection runs on a copy at most this wide, in pixels (none: full size)")
-    min_face_px: int = Field(20, ge=0, le=4000, description="ignore faces smaller than this, in pixels")
-    embedder: str | None = Field(
-        None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
-        description="a user embedder: the name of a [table] in models.toml in the model directory "
-                    "(onnx engine only; default: dlib's ResNet)")
-
-    @property
-    def resolved_detector(self) -> str:
-        """``detector``, or the engine's default detector."""
-        return self.detector or ENGINE_DEFAULTS.get(self.name, ("hog", 1))[0]
-
-    @property
-    def resolved_upsample(self) -> int:
-        """``upsample``, or the engine's default for its detector."""
-        if self.upsample is not None:
-            return self.upsample
-        return ENGINE_DEFAULTS.get(self.name, ("hog", 1))[1] if self.detector is None else \
-            DETECTOR_UPSAMPLE.get(self.resolved_detector, 0)
-
-    @model_validator(mode="after")
-    def _embedder_needs_onnx(self) -> EngineConfig:
-        from camera.engines import USER_EMBEDDER_ENGINES
-
-        if self.embedder is not None and self.name not in USER_EMBEDDER_ENGINES:
-            raise ValueError(f"embedder {self.embedder!r}: user embedders run on the "
-                             f"{' or '.join(USER_EMBEDDER_ENGINES)} engine, not {self.name!r}")
-        if self.detector is not None:
-            check_detector_for_engine(self.detector, self.name)
-        return self
-
-    @field_validator("name")
-    @classmethod
-    def _known_engine(cls, v: str) -> str:
-        from camera.engines import ENGINES
-
-        if v not in ENGINES:
-            raise ValueError(f"unknown engine {v!r}; choose one of: {', '.join(sorted(ENGINES))}")
-        return v
-
-
-class MatchingConfig(_Strict):
-    """When a face counts as an enrolled person."""
-
-    max_distance: float | None = Field(
-        None, gt=0.0, le=2.0,
-        description="name a face only when its Euclidean distance to the person is at most this "
-                    "(lower: stricter); default: the model's own (0.6 for dlib's ResNet)")
-
-
-class CommandSinkConfig(_Strict):
-    """Run a program per alert (argv list; never a shell)."""
-
-    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
-                             description="sink name for rules (default command, command-2, ...)")
-    argv: list[str] = Field(..., min_length=1, description="program and arguments; {person}, {camera}, "
-                            "{time}, {id}, {distance}, {snapshot} are replaced")
-    timeout_s: float = Field(10.0, gt=0, le=600, description="seconds before the program is killed")
-
-
-class WebhookSinkConfig(_Strict):
-    """HTTP POST of each alert's JSON."""
-
-    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
-                             description="sink name for rules (default webhook, webhook-2, ...)")
-    url: str = Field(..., pattern=r"^https?://", description="endpoint (http:// or https://)")
-    timeout_s: float = Field(5.0, gt=0, le=120, description="seconds per attempt")
-    retries: int = Field(3, ge=0, le=20, description="extra attempts after a failure")
-    headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers")
-
-
-class MqttSinkConfig(_Strict):
-    """MQTT with Home Assistant discovery (see the README's MQTT section)."""
-
-    name: str = Field("mqtt", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="sink name, used by rules")
-    host: str = Field("127.0.0.1", min_length=1, description="broker host")
-    port: int = Field(1883, ge=1, le=65535, description="broker port")
-    username: str | None = Field(None, description="broker user name")
-    password_env: str | None = Field(None, description="environment variable that holds the password")
-    base_topic: str = Field("facecam", min_length=1, description="topic prefix")
-    discovery: bool = Field(True, description="publish Home Assistant MQTT discovery")
-    discovery_prefix: str = Field("homeassistant", min_length=1, description="Home Assistant's prefix")
-    node_id: str = Field("facecam", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="discovery node id")
-    presence_component: Literal["device_tracker", "binary_sensor"] = Field(
-        "device_tracker", description="Home Assistant entity type for each person's presence")
-    away_after_s: float = Field(600.0, gt=0, le=7 * 86400, description="seconds unseen before not_home")
-    snapshot: bool = Field(False, description="publish the last snapshot for a camera entity")
-    tls: bool = Field(False, description="connect with TLS")
-    ca_certs: str | None = Field(None, description="CA bundle for TLS")
-    publish_timeout_s: float = Field(5.0, gt=0, le=120, description="seconds to wait for the broker's PUBACK")
-
-
-class DesktopSinkConfig(_Strict):
-    """freedesktop notifications on the session D-Bus."""
-
-    name: str = Field("desktop", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="sink name, used by rules")
-    bus_address: str | None = Field(None, description="D-Bus address (default $DBUS_SESSION_BUS_ADDRESS)")
-    expire_ms: int = Field(-1, ge=-1, le=3_600_000, description="-1 server default, 0 until dismissed")
-
-
-class StreamSinkConfig(_Strict):
-    """A Unix socket sending each alert as a JSON line to every connected client."""
-
-    path: str | None = Field(None, description="socket path (default DATA_DIR/events.sock)")
-    mode: int = Field(0o600, ge=0o600, le=0o660, description="socket file mode (0o600 or 0o660)")
-    max_clients: int = Field(32, ge=1, le=1024, description="connected clients at most")
-    send_timeout_s: float = Field(1.0, gt=0, le=60, description="a client that stops reading is dropped")
-
-
-class OutboxConfig(_Strict):
-    """The durable outbox every alert passes through."""
-
-    retention_days: float = Field(7.0, gt=0, le=3650, description="days delivered alerts are kept")
-    base_delay_s: float = Field(1.0, gt=0, le=3600, description="first retry delay, doubling")
-    max_delay_s: float = Field(300.0, gt=0, le=86400, description="longest retry delay")
-    max_attempts: int | None = Field(None, ge=1, description="give up after this many (omit: never)")
-    close_timeout_s: float = Field(10.0, gt=0, le=600,
-                                   description="seconds shutdown waits for queued alerts to go out")
-
-
-class QuietHoursConfig(_Strict):
-    """A local-time window, HH:MM to HH:MM, that may cross midnight (end exclusive)."""
-
-    start: str = Field(..., pattern=r"^\d{2}:\d{2}$", description="HH:MM")
-    end: str = Field(..., pattern=r"^\d{2}:\d{2}$", description="HH:MM")
-
-
-class RuleConfig(_Strict):
-    """Which alerts go to which sinks (see the README's routing section)."""
-
-    sinks: list[str] = Field(..., min_length=1, description="sink names this rule sends to")
-    persons: list[str] = Field(default_factory=list, description="only these people (exact names)")
-    cameras: list[str] = Field(default_factory=list, description="only these cameras")
-    only_unknown: bool = Field(False, description="only faces that match no one")
-    quiet_hours: QuietHoursConfig | None = Field(None, description="no alerts in this local-time window")
-    cooldown_s: float = Field(0.0, ge=0, le=7 * 86400, description="per (sink, person, camera)")
-    snapshot: bool = Field(True, description="attach the snapshot path")
-
-
-class AlertsConfig(_Strict):
-    """Where alerts go and how often."""
-
-    jsonl: str | None = Field(None, description="JSON-lines file for alerts, or '-' for standard output")
-    cooldown_s: float = Field(30.0, ge=0, le=86400,
-                              description="seconds (on the camera's clock) before the same person on the "
-                                          "same camera alerts again")
-    alert_unknown: bool = Field(True, description="alert for faces that match no one")
-    snapshots: bool = Field(False, description="put the path of the visit's snapshot (a JPEG of the frame under "
-                            "DATA_DIR/events/) into each alert")
-    command: list[CommandSinkConfig] = Field(default_factory=list, description="[[alerts.command]] sinks")
-    webhook: list[WebhookSinkConfig] = Field(default_factory=list, description="[[alerts.webhook]] sinks")
-    mqtt: list[MqttSinkConfig] = Field(default_factory=list, description="[[alerts.mqtt]] sinks")
-    desktop: list[DesktopSinkConfig] = Field(default_factory=list, description="[[alerts.desktop]] sinks")
-    stream: StreamSinkConfig | None = Field(None, description="[alerts.stream]: local Unix socket")
-    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="[alerts.outbox]")
-    rules: list[RuleConfig] = Field(default_factory=list, description="[[alerts.rules]]; none: all to all")
-    timezone: str | None = Field(None, description="IANA zone for quiet hours (default: the system's)")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, v: str | None) -> str | None:
-        if v is not None:
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-            try:
-                ZoneInfo(v)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown time zone {v!r} (use a name like 'Europe/Berlin')") from exc
-        return v
-
-
-class MotionConfig(_Strict):
-    """Motion gating: the detector runs only when the picture changes (see camera/motion.py)."""
-
-    enabled: bool = Field(True, description="gate detection on motion (false: detect at detect_interval_s always)")
-    width_px: int = Field(160, ge=16, le=1920, description="frames are compared downscaled to this width, in pixels")
-    blur_px: float = Field(1.5, ge=0, le=20, description="Gaussian blur sigma, in downscaled pixels (hides noise)")
-    threshold: float = Field(12.0, gt=0, le=255, description="a pixel changed when it differs by more than this, "
-                             "in grey levels (0-255); higher: less sensitive")
-    min_area: float = Field(0.002, ge=0, le=1, description="motion when at least this fraction (0-1) of the "
-                            "unmasked picture changed; higher: less sensitive")
-    masks: list[tuple[float, float, float, float]] = Field(
-        default_factory=list, description="zones where motion is ignored: [x1, y1, x2, y2] in fractions (0-1) "
-                                          "of the frame's width and height")
-    detect_interval_s: float = Field(0.2, ge=0, le=60, description="with motion, the detector runs at most once "
-                                     "per this many seconds of the camera's clock")
-    tracked_interval_s: float = Field(0.5, gt=0, le=60, description="while a face is tracked, the detector runs "
-                                      "at least this often (seconds), motion or not")
-
-    @field_validator("masks")
-    @classmethod
-    def _zones(cls, v: list[tuple[float, float, float, float]]) -> list[tuple[float, float, float, float]]:
-        for z in v:
-            if not (0 <= z[0] < z[2] <= 1 and 0 <= z[1] < z[3] <= 1):
-                raise ValueError(f"mask {list(z)}: expected [x1, y1, x2, y2] with 0 <= x1 < x2 <= 1, 0 <= y1 < y2 <= 1")
-        return v
-
-
-class MotionOverride(_Strict):
-    """Per-camera changes to ``[motion]``."""
-
-    enabled: bool | None = None
-    threshold: float | None = Field(None, gt=0, le=255)
-    min_area: float | None = Field(None, ge=0, le=1)
-    masks: list[tuple[float, float, float, float]] | None = None
-    detect_interval_s: float | None = Field(None, ge=0, le=60)
-    tracked_interval_s: float | None = Field(None, gt=0, le=60)
-
-
-class TrackingConfig(_Strict):
-    """Following faces across frames and deciding who each track is (camera/tracking.py, camera/decision.py)."""
-
-    iou_min: float = Field(0.3, ge=0, le=1, description="a face joins a track when its box overlaps this much (IoU)")
-    max_shift: float = Field(0.75, ge=0, le=10, description="... or its centre moved at most this many face sizes")
-    max_gap_s: float = Field(1.5, gt=0, le=600, description="a track ends after this many seconds unseen")
-    link_max_distance: float = Field(0.45, ge=0, le=2, description="a new track joins a lost one when their faces "
-                                     "are this close (Euclidean embedding distance)")
-    embed_interval_s: float = Field(0.2, ge=0, le=60, description="embed the best face of each such window, seconds")
-    recheck_interval_s: float = Field(1.0, ge=0, le=600, description="after an 'unknown' decision, embed a face "
-                                      "this often (seconds) in case it is someone after all")
-    max_embeddings: int = Field(8, ge=1, le=1000, description="faces embedded per track at most")
-    min_quality: float = Field(0.4, ge=0, le=1, description="faces below this quality (0-1) are neither embedded "
-                               "nor counted")
-    min_votes: int = Field(3, ge=1, le=100, description="good faces that must agree before a track is named "
-                           "(or called unknown)")
-    min_weight: float = Field(1.5, ge=0, le=100, description="... and their summed quality")
-    min_agreement: float = Field(0.7, ge=0, le=1, description="share (0-1) of the good faces' weight that must agree")
-    min_margin: float = Field(0.06, ge=0, le=2, description="the named person's mean distance must beat the "
-                              "second-nearest person's by this much")
-    track_max_distance: float = Field(0.56, gt=0, le=2, description="the named person's quality-weighted mean "
-                                      "distance over the track must be at most this (and at most max_distance)")
-    negative_radius: float = Field(0.0, ge=0, le=2, description="a face this close to a negative example of NAME "
-                                   "is never NAME (0: only when nearer to it than to NAME's photos)")
-
-
-class EventsConfig(_Strict):
-    """The visit log in DATA_DIR/events.sqlite3 with pictures in DATA_DIR/events/ (camera/events.py)."""
-
-    known_images: bool = Field(True, description="keep snapshots and face crops of household members "
-                               "(false: only of unknown faces; privacy)")
-    retain_days: float = Field(30.0, gt=0, le=36500, description="events older than this many days are deleted")
-    max_disk_mb: float = Field(2000.0, gt=0, le=10_000_000, description="pictures take at most this many MB; "
-                               "the oldest events go first")
-    jpeg_quality: int = Field(90, ge=10, le=100, description="JPEG quality of snapshots and crops")
-
-
-class PresenceConfig(_Strict):
-    """Who is home (camera/presence.py)."""
-
-    away_after_s: float = Field(600.0, gt=0, le=7 * 86400, description="a person 'left' after this many seconds "
-                                "unseen on the camera's clock")
-
-
-def check_detector_for_engine(detector: str, engine: str) -> None:
-    """Raise ValueError if ``engine`` cannot run ``detector`` (dlib: hog and cnn/mmod only;
-    yunet and user detectors run on the engines of ``USER_EMBEDDER_ENGINES``)."""
-    from camera.engines import USER_EMBEDDER_ENGINES
-
-    if engine == "dlib" and detector not in ("hog", "cnn", "mmod"):
-        what = "yunet" if detector == "yunet" else f"a user detector ({detector!r}, from models.toml)"
-        raise ValueError(f"detector {detector!r}: the dlib engine detects with hog or cnn/mmod; {what} runs on "
-                         f"the {' or '.join(USER_EMBEDDER_ENGINES)} engine")
-
-
-class EngineOverride(_Strict):
-    """Per-camera changes to ``[engine]`` (the engine itself is shared)."""
-
-    detector: str | None = Field(None, min_length=1, max_length=100, pattern=DETECTOR_NAME)
-    upsample: int | None = Field(None, ge=0, le=3)
-    detect_max_width: int | None = Field(None, ge=32, le=8192)
-    min_face_px: int | None = Field(None, ge=0, le=4000)
-
-
-class CameraConfig(_Strict):
-    """One camera."""
+class CameraConfig(ConfigModel):
+    """One camera: its source, and what it changes of the shared settings (only the keys it sets)."""
 
     source: str = Field(..., min_length=1, description="file, folder, 0 or /dev/videoN, rtsp:// URL, picamera")
     fps_cap: float | None = Field(None, gt=0, le=120, description="process at most this many frames a second")
     realtime: bool | None = Field(None, description="drop frames when busy (default: yes for live sources)")
-    engine: EngineOverride = Field(default_factory=EngineOverride, description="detector overrides")
+    engine: DetectConfig = Field(default_factory=DetectConfig, description="detector overrides (the keys set here)")
     matching: MatchingConfig = Field(default_factory=MatchingConfig, description="threshold override")
-    motion: MotionOverride = Field(default_factory=MotionOverride, description="motion gating overrides")
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="motion overrides (the keys set here)")
 
 
-class Config(_Strict):
+class Config(ConfigModel):
     """The whole configuration file."""
 
     data_dir: Path | None = Field(None, description="gallery, snapshots and caches (default: the user data dir)")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log verbosity")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log verbosity (-v: debug)")
     engine: EngineConfig = Field(default_factory=EngineConfig, description="detection and embedding")
     matching: MatchingConfig = Field(default_factory=MatchingConfig, description="matching threshold")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="alert sinks")
@@ -351,22 +62,16 @@ class Config(_Strict):
     def _camera_names(cls, v: dict[str, CameraConfig]) -> dict[str, CameraConfig]:
         for name in v:
             if not CAMERA_NAME.match(name):
-                raise ValueError(f"camera name {name!r}: use letters, digits, '_' or '-' (at most 64)")
+                raise ValueError(f"camera name {name!r}: use letters, digits, '_' or '-' (at most 64), starting "
+                                 "with a letter or digit")
         return v
 
-    @model_validator(mode="after")
-    def _camera_detectors_fit_the_engine(self) -> Config:
-        for name, cam in self.cameras.items():
-            if cam.engine.detector is not None:
-                try:
-                    check_detector_for_engine(cam.engine.detector, self.engine.name)
-                except ValueError as exc:
-                    raise ValueError(f"cameras.{name}.engine: {exc}") from None
-        return self
-
     def with_overrides(self, **changes: Any) -> Config:
-        """A copy with dotted keys replaced, e.g. ``{"engine.name": "onnx"}``; ``None`` values are ignored."""
-        data = self.model_dump()
+        """A copy with dotted keys replaced, e.g. ``{"engine.name": "onnx"}``; ``None`` values are ignored.
+
+        Keys the file did not set stay unset, so per-camera overrides keep meaning "only what the camera sets".
+        """
+        data = self.model_dump(exclude_unset=True)
         for dotted, value in changes.items():
             if value is None:
                 continue
@@ -375,32 +80,35 @@ class Config(_Strict):
             for p in parents:
                 node = node.setdefault(p, {})
             node[leaf] = value
-        try:
-            return Config.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from exc
+        return _validated(data)
+
+    def with_cameras(self, cameras: dict[str, dict[str, Any]]) -> Config:
+        """A copy whose ``[cameras]`` are replaced by ``cameras`` (``--source``, the demo)."""
+        return _validated({**self.model_dump(exclude_unset=True), "cameras": cameras})
 
     def engine_for(self, camera: str) -> EngineConfig:
-        """``[engine]`` with the camera's overrides applied."""
+        """``[engine]`` with the camera's detector overrides applied."""
         cam = self.cameras.get(camera)
-        if cam is None:
-            return self.engine
-        changes = {k: v for k, v in cam.engine.model_dump().items() if v is not None}
-        return self.engine.model_copy(update=changes)
+        return self.engine if cam is None else self.engine.overridden_by(cam.engine)  # type: ignore[return-value]
 
     def motion_for(self, camera: str) -> MotionConfig:
         """``[motion]`` with the camera's overrides applied."""
         cam = self.cameras.get(camera)
-        if cam is None:
-            return self.motion
-        return self.motion.model_copy(update={k: v for k, v in cam.motion.model_dump().items() if v is not None})
+        return self.motion if cam is None else self.motion.overridden_by(cam.motion)  # type: ignore[return-value]
 
     def max_distance_for(self, camera: str, model_default: float) -> float:
-        """The camera's threshold, else the global one, else the model's default."""
+        """The camera's threshold, else the global one, else the model's default (Euclidean)."""
         cam = self.cameras.get(camera)
         if cam is not None and cam.matching.max_distance is not None:
             return cam.matching.max_distance
         return self.matching.max_distance if self.matching.max_distance is not None else model_default
+
+
+def _validated(data: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from exc
 
 
 def _describe(err: dict[str, Any]) -> str:

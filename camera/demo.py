@@ -1,11 +1,10 @@
-"""The offline demo: the whole pipeline on a fresh machine, no camera and no files of ours.
+"""The offline demo: the whole pipeline on a fresh machine, no camera needed.
 
-It uses only a photograph that a registry package ships (scikit-image's
-``astronaut.png``, a portrait of astronaut Eileen Collins, public domain):
+It uses one public-domain photograph that ships in the package
+(``camera/static/eileen_collins.jpg``: astronaut Eileen Collins's head and
+shoulders, from scikit-image's ``astronaut.png``; see ``SOURCE.md`` beside it):
 
-1. enrol ``eileen_collins`` from the photo cropped to her head and shoulders
-   (the full photo also holds a face-like shoulder patch, which enrolment
-   rightly refuses as a second face);
+1. enrol ``eileen_collins`` from the photo;
 2. render a short clip (``demo_clip.mp4``, 640x480, 10 fps): an empty scene,
    then the face entering, moving and changing size and brightness, then the
    empty scene again;
@@ -21,52 +20,38 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from camera.errors import FacecamError
+
 log = logging.getLogger(__name__)
 
 DEMO_PERSON = "eileen_collins"
+#: the packaged photograph: 300x300 RGB JPEG, head and shoulders
+DEMO_PHOTO = Path(__file__).with_name("static") / "eileen_collins.jpg"
 CLIP_SIZE = (640, 480)  # width, height in pixels
 CLIP_FPS = 10.0
 
 
-def astronaut_path() -> Path:
-    """scikit-image's astronaut photograph (512x512 RGB PNG)."""
-    import skimage
-
-    path = Path(skimage.__file__).parent / "data" / "astronaut.png"
-    if not path.is_file():
-        from camera.errors import FacecamError
-
-        raise FacecamError(f"{path} is missing; reinstall scikit-image")
-    return path
-
-
-def enrolment_photo(photo_rgb: np.ndarray, out: Path) -> Path:
-    """Write the head-and-shoulders crop of the photo to ``out`` (PNG) and return it."""
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(photo_rgb[0:300, 100:400, ::-1]))
-    if not ok:
-        from camera.errors import FacecamError
-
-        raise FacecamError("cannot encode the demo enrolment photo")
-    out.write_bytes(buf.tobytes())
-    return out
+def demo_photo() -> Path:
+    """The packaged photograph of the demo's person."""
+    if not DEMO_PHOTO.is_file():
+        raise FacecamError(f"{DEMO_PHOTO} is missing; reinstall facecam")
+    return DEMO_PHOTO
 
 
 def render_clip(photo_rgb: np.ndarray, out: Path, seconds: float = 6.0) -> Path:
     """Write the demo clip to ``out`` (MP4) and return it.
 
-    The background is a blurred, darkened copy of the photo with the person
-    cut away; the face (the top half of the photo) slides across it for the
-    middle two thirds of the clip, at scales from 0.55 to 0.85.
+    The background is a heavily blurred, darkened copy of the photo (no face
+    survives the blur); the head and shoulders slide across it for the middle
+    two thirds of the clip, at scales from 0.55 to 0.85.
     """
     w, h = CLIP_SIZE
-    background = cv2.GaussianBlur(cv2.resize(photo_rgb[300:, :], (w, h)), (0, 0), 25)
+    background = cv2.GaussianBlur(cv2.resize(photo_rgb, (w, h)), (0, 0), 25)
     background = (background * 0.6).astype(np.uint8)
-    portrait = photo_rgb[0:300, 100:400]  # head and shoulders, 300x300
+    portrait = photo_rgb
     n = int(seconds * CLIP_FPS)
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), CLIP_FPS, (w, h))
     if not writer.isOpened():
-        from camera.errors import FacecamError
-
         raise FacecamError(f"cannot write {out}: OpenCV has no MP4 encoder here")
     try:
         for i in range(n):

@@ -1,8 +1,15 @@
 """Specific exceptions, each with a message that says what to fix.
 
-Every error facecam raises on purpose derives from :class:`FacecamError`; the
-CLI prints its message on one line and exits non-zero.
+Every error facecam raises on purpose derives from :class:`FacecamError`, or,
+from the model layer below the package, is a
+:class:`~models.errors.ModelLoadError`; the CLI prints either on one line
+(:data:`USER_ERRORS`) and exits non-zero.
 """
+
+from models.errors import ModelLoadError
+
+__all__ = ["USER_ERRORS", "AlertDeliveryError", "CameraUnavailable", "ConfigError", "FacecamError", "GalleryError",
+           "InvalidImage", "ModelLoadError", "NoFaceFound", "SeveralFacesFound"]
 
 
 class FacecamError(Exception):
@@ -25,10 +32,6 @@ class CameraUnavailable(FacecamError):
     """A frame source cannot be opened or has stopped delivering frames."""
 
 
-class ModelLoadError(FacecamError):
-    """A model file or runtime is missing, corrupt, or of the wrong kind."""
-
-
 class ConfigError(FacecamError):
     """The configuration file is unreadable or has an invalid key or value."""
 
@@ -39,3 +42,7 @@ class GalleryError(FacecamError):
 
 class AlertDeliveryError(FacecamError):
     """An alert sink could not deliver an alert after its retries."""
+
+
+#: what the ``facecam`` command reports as one line ``facecam: error: ...`` (exit status 2)
+USER_ERRORS: tuple[type[Exception], ...] = (FacecamError, ModelLoadError)

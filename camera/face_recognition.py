@@ -46,9 +46,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from PIL import Image
 
-from camera.engines.base import DetectorSettings
+from camera.detect.config import DetectConfig
+from camera.detect.mmod import MmodDetector
+from camera.engine import Engine, create_engine
 from camera.errors import ModelLoadError
+from camera.imageio import decode_image, read_bytes
 from camera.types import Detections
 
 __all__ = ["batch_face_locations", "compare_faces", "face_distance", "face_encodings", "face_landmarks",
@@ -61,8 +65,6 @@ Css = tuple[int, int, int, int]
 
 def load_image_file(file: str | Path | BinaryIO, mode: str = "RGB") -> np.ndarray:
     """Load an image file (or binary file object) as RGB uint8 (H, W, 3), or grey (H, W) for ``mode="L"``."""
-    from camera.imageio import decode_image, read_bytes
-
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode: expected 'RGB' or 'L', got {mode!r}")
     if hasattr(file, "read"):
@@ -71,7 +73,6 @@ def load_image_file(file: str | Path | BinaryIO, mode: str = "RGB") -> np.ndarra
         data, name = read_bytes(Path(file)), str(file)
     rgb = decode_image(data, str(name))
     if mode == "L":  # PIL's ITU-R 601-2 luma, as Image.convert("L") computes it
-        from PIL import Image
 
         return np.asarray(Image.fromarray(rgb).convert("L"))
     return rgb
@@ -153,21 +154,22 @@ def set_model_cache(path: Path | str | None) -> None:
 
 
 @cache
-def _engine():
+def _engine() -> Engine:
     """The onnx engine, its models converted into the model cache on first use."""
-    from camera.engines import create_engine
-
     return create_engine("onnx", _settings(0), _model_cache)
 
 
-def _settings(upsample: int) -> DetectorSettings:
+def _settings(upsample: int) -> DetectConfig:
     # full resolution, no size filter: face_recognition detects on the image as given
-    return DetectorSettings(model="mmod", upsample=upsample, max_width_px=None, min_face_px=0)
+    return DetectConfig(detector="mmod", upsample=upsample, detect_max_width=None, min_face_px=0)
 
 
 @cache
-def _detector_for(upsample: int):
-    return _engine().detector.with_settings(_settings(upsample))
+def _detector_for(upsample: int) -> MmodDetector:
+    detector = _engine().detector
+    if not isinstance(detector, MmodDetector):
+        raise ModelLoadError(f"expected the mmod detector, got {type(detector).__name__}")
+    return detector.with_settings(_settings(upsample), upsample)
 
 
 def _detector(upsample: int, model: str):

@@ -12,8 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 
+from camera.configmodel import ConfigModel
 from camera.types import UNKNOWN, Embeddings, Match
+
+
+class MatchingConfig(ConfigModel):
+    """When a face counts as an enrolled person."""
+
+    max_distance: float | None = Field(
+        None, gt=0.0, le=2.0,
+        description="name a face only when its Euclidean distance to the person is at most this "
+                    "(lower: stricter); default: the model's own (0.6 for dlib's ResNet)")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""Daemon status: what ``facecam run`` is doing, for ``facecam status``.
+"""Daemon status: what ``facecam run`` is doing, for ``facecam status`` and the web app.
 
 The running daemon rewrites ``DATA_DIR/status.json`` atomically every few
 seconds (cameras, frames per second, dropped frames, faces, alerts); the
 outbox's own SQLite file has each sink's queue and last delivery.
-``facecam status`` reads both without disturbing the daemon.
+:func:`read_daemon_status` reads both without disturbing the daemon, and
+reads a damaged status file as "unknown", never as an error.
 """
 
 from __future__ import annotations
@@ -15,16 +16,64 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from camera.alerts.outbox import SinkStats, read_stats
 from camera.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
+OUTBOX_FILE = "outbox.sqlite3"
 #: A status older than this many seconds means the daemon is not running (or stuck).
 STALE_AFTER_S = 30.0
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """One camera's counters as the daemon last wrote them (``fps``: frames per second lately)."""
+
+    frames: int = 0
+    fps: float = 0.0
+    dropped: int = 0
+    reconnects: int = 0
+    faces: int = 0
+    alerts: int = 0
+    visits: int = 0
+    errors: int = 0
+
+    @classmethod
+    def from_json(cls, d: object) -> CameraStatus:
+        """From the status file's entry; anything missing or malformed counts as 0."""
+        if not isinstance(d, dict):
+            return cls()
+        kw: dict[str, Any] = {}
+        for f in fields(cls):
+            v = d.get(f.name)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                kw[f.name] = float(v) if f.type == "float" else int(v)
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    """The daemon and its sinks. ``state``: ``never`` (no status file), ``running``, ``stopped``
+    (ended, or stale for :data:`STALE_AFTER_S`), or ``unknown`` (an unreadable status file)."""
+
+    state: str
+    pid: int | None = None
+    started: str | None = None
+    age_s: float | None = None
+    cameras: dict[str, CameraStatus] = field(default_factory=dict)
+    sinks: list[SinkStats] = field(default_factory=list)
+    has_outbox: bool = False
+    problem: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.state == "running"
 
 
 class StatusWriter:
@@ -66,6 +115,54 @@ class StatusWriter:
             self.write()
 
 
+def read_daemon_status(root: Path) -> DaemonStatus:
+    """The daemon's last status and the sinks' delivery state."""
+    root = Path(root)
+    outbox = root / OUTBOX_FILE
+    sinks = read_stats(outbox) if outbox.exists() else []
+    path = root / STATUS_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return DaemonStatus("never", sinks=sinks, has_outbox=outbox.exists())
+    except (OSError, ValueError) as exc:
+        return DaemonStatus("unknown", sinks=sinks, has_outbox=outbox.exists(), problem=f"{path}: {exc}")
+    if not isinstance(raw, dict):
+        return DaemonStatus("unknown", sinks=sinks, has_outbox=outbox.exists(),
+                            problem=f"{path}: expected a JSON object, got {type(raw).__name__}")
+    try:
+        updated = dt.datetime.fromisoformat(str(raw.get("updated")).replace("Z", "+00:00"))
+        age = time.time() - updated.timestamp()
+    except ValueError:
+        age = float("inf")
+    pid = raw.get("pid") if isinstance(raw.get("pid"), int) else None
+    alive = raw.get("running") is True and pid is not None and _pid_alive(pid) and age < STALE_AFTER_S
+    cams = raw.get("cameras") if isinstance(raw.get("cameras"), dict) else {}
+    return DaemonStatus("running" if alive else "stopped", pid, str(raw.get("started")), age,
+                        {str(k): CameraStatus.from_json(v) for k, v in cams.items()}, sinks, outbox.exists())
+
+
+def format_status(s: DaemonStatus, root: Path) -> str:
+    """The text ``facecam status`` prints: the daemon, each camera, each sink."""
+    if s.state == "never":
+        lines = [f"daemon: never ran with data directory {root}"]
+    elif s.state == "unknown":
+        lines = [f"daemon: unknown (unreadable status: {s.problem})"]
+    else:
+        state = "running" if s.alive else "not running"
+        lines = [f"daemon: {state} (pid {s.pid}, started {s.started}, status {s.age_s:.0f} s old)"]
+    for name, cam in sorted(s.cameras.items()):
+        lines.append(f"camera {name}: {cam.fps:.1f} fps, {cam.frames} frames, {cam.dropped} dropped, "
+                     f"{cam.faces} faces, {cam.alerts} alerts, {cam.errors} errors")
+    if not s.has_outbox:
+        lines.append("sinks: no outbox yet (no alert sink has been configured)")
+    for st in s.sinks:
+        last = st.last_delivery.isoformat(timespec="seconds") if st.last_delivery else "never"
+        err = f", last error: {st.last_error}" if st.last_error else ""
+        lines.append(f"sink {st.sink}: {st.queued} queued, {st.delivered} delivered, last delivery {last}{err}")
+    return "\n".join(lines)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -75,50 +172,6 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    return True
-
-
-def read_status(root: Path) -> dict[str, Any] | None:
-    """The last status the daemon wrote, with ``"alive"`` added; ``None`` if it never wrote one."""
-    path = Path(root) / STATUS_FILE
-    try:
-        status = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        log.warning("unreadable %s: %s", path, exc)
-        return None
-    updated = dt.datetime.fromisoformat(str(status.get("updated", "1970-01-01T00:00:00Z")).replace("Z", "+00:00"))
-    age = time.time() - updated.timestamp()
-    status["alive"] = bool(status.get("running")) and _pid_alive(int(status.get("pid", 0))) and age < STALE_AFTER_S
-    status["age_s"] = age
-    return status
-
-
-def format_status(root: Path) -> str:
-    """The text ``facecam status`` prints: the daemon, each camera, each sink."""
-    from camera.alerts.outbox import read_stats
-
-    lines = []
-    status = read_status(root)
-    if status is None:
-        lines.append(f"daemon: never ran with data directory {root}")
-    else:
-        state = "running" if status["alive"] else "not running"
-        lines.append(f"daemon: {state} (pid {status.get('pid')}, started {status.get('started')}, "
-                     f"status {status['age_s']:.0f} s old)")
-        for name, cam in sorted(status.get("cameras", {}).items()):
-            lines.append(f"camera {name}: {cam.get('fps', 0):.1f} fps, {cam.get('frames', 0)} frames, "
-                         f"{cam.get('dropped', 0)} dropped, {cam.get('faces', 0)} faces, "
-                         f"{cam.get('alerts', 0)} alerts, {cam.get('errors', 0)} errors")
-    outbox = Path(root) / "outbox.sqlite3"
-    if outbox.exists():
-        for st in read_stats(outbox):
-            last = st.last_delivery.isoformat(timespec="seconds") if st.last_delivery else "never"
-            err = f", last error: {st.last_error}" if st.last_error else ""
-            lines.append(f"sink {st.sink}: {st.queued} queued, {st.delivered} delivered, last delivery {last}{err}")
-    else:
-        lines.append("sinks: no outbox yet (no alert sink has been configured)")
-    return "\n".join(lines)
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return pid > 0

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from camera.errors import ModelLoadError
+from models.errors import ModelLoadError
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.toml")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camera.errors import ModelLoadError
+from models.errors import ModelLoadError
 
 __all__ = ["DlibFormatError", "Reader", "ShapePredictorModel", "read_shape_predictor"]
 

@@ -17,8 +17,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from camera.errors import ModelLoadError
 from models import entry, load_manifest, sha256_file
+from models.errors import ModelLoadError
+from models.user import USER_MANIFEST_NAME, load_user_manifest
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,6 @@ TIMEOUT_S = 60
 
 def _entries(cache_dir: Path | None) -> dict[str, dict]:
     """The built-in manifest plus the user's ``models.toml`` in ``cache_dir`` (if any)."""
-    from camera.engines.user_models import USER_MANIFEST_NAME, load_user_manifest
-
     user = load_user_manifest(Path(cache_dir) / USER_MANIFEST_NAME) if cache_dir is not None else {}
     return {**load_manifest(), **user}
 

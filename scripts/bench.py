@@ -125,15 +125,13 @@ def embed_same_faces(engines: list[str], clip: Path, boxes: dict[int, list], det
 
     from camera import app
     from camera.config import Config
-    from camera.engines import create_engine
     from camera.types import Detections
 
     embedders = {}
     for name in engines:
         cfg = Config.model_validate({"engine": {"name": name, **({"detector": detector} if detector else {}),
                                                 **({"upsample": upsample} if upsample is not None else {})}})
-        embedders[name] = create_engine(name, app.detector_settings(cfg.engine),
-                                        app.model_dir(app.data_dir(cfg))).embedder
+        embedders[name] = app.engines_for(app.data_dir(cfg)).get(cfg.engine).embedder
     per_face: dict[str, list[float]] = {n: [] for n in engines}
     total = dict.fromkeys(engines, 0.0)
     faces = index = 0
@@ -204,26 +202,30 @@ def run_facecam(engine: str, clip: Path, root: Path, detector: str | None, upsam
     import numpy as np
 
     import camera.app as app
+    from camera.alerts.sinks.memory import MemorySink
     from camera.config import Config
-    from camera.engines import Engine
-    from camera.gallery import Gallery
+    from camera.engine import Engine
+    from camera.gallery.store import Gallery
 
     timers: list[tuple[_Timed, _Timed]] = []
-    real_create = app.create_engine
 
-    def timed_create(name, settings, cache_dir, embedder=None):
-        e = real_create(name, settings, cache_dir, embedder)
-        pair = (_Timed(e.detector, "detect"), _Timed(e.embedder, "embed"))
-        timers.append(pair)
-        return Engine(e.name, pair[0], pair[1])
+    class TimedEngines(app.Engines):
+        """The pipeline's own engines, each call timed (measured inside the real pipeline, unchanged)."""
 
-    app.create_engine = timed_create  # measure inside the real pipeline without changing it
+        def get(self, cfg):
+            e = super().get(cfg)
+            pair = (_Timed(e.detector, "detect"), _Timed(e.embedder, "embed"))
+            timers.append(pair)
+            return Engine(e.name, pair[0], pair[1])
+
     engine_cfg = {"name": engine, **({"detector": detector} if detector else {}),
                   **({"upsample": upsample} if upsample is not None else {})}
     cfg = Config.model_validate({"engine": engine_cfg, "cameras": {"bench": {"source": str(clip)}},
                                  "alerts": {"cooldown_s": 30}})
     with Gallery(root) as gallery:
-        pipeline = app.build_pipeline(cfg, root, gallery, sinks=[])
+        seen = MemorySink()
+        pipeline = app.build_pipeline(cfg, root, gallery, sinks=[seen], engines=TimedEngines(app.model_dir(root)))
+        timers = timers[-1:]  # the camera's engine (the first was enrolment's, for the gallery check)
         cap = cv2.VideoCapture(str(clip))
         _, bgr = cap.read()
         cap.release()
@@ -247,8 +249,8 @@ def run_facecam(engine: str, clip: Path, root: Path, detector: str | None, upsam
     result = {"fps": st.frames / summary.wall_s, "frames": st.frames,
               "detect_ms_per_frame": 1000 * det / max(det_calls, 1), "detect_calls": det_calls,
               **{f"pipeline_{k}": v for k, v in pipeline_embed.items()},
-              "named": sorted({a.person for a in pipeline.alerts if a.person != "unknown"}),
-              "settings": f"{ec.resolved_detector}, upsample {ec.resolved_upsample}, "
+              "named": sorted({a.person for a in seen.alerts if a.person != "unknown"}),
+              "settings": f"{ec.detector_name}, upsample {ec.upsample_times}, "
                           f"detect width <= {ec.detect_max_width}"}
     # the main figures until embed_same_faces replaces them (it does whenever the loop ran)
     result.update(pipeline_embed, embed_faces="pipeline")

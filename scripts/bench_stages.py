@@ -7,8 +7,8 @@
 Embedding, per face, at batch 1 (one face in the frame) and batch 4 (four
 boxes in the same frame, the face's box and three shifted by 2 px steps):
 
-- onnx: ``landmarks`` (:class:`camera.landmarks.ShapePredictor`), ``chip``
-  (:func:`camera.align.face_chips`), ``descriptor`` (the ResNet on the
+- onnx: ``landmarks`` (:class:`camera.dlibport.landmarks.ShapePredictor`), ``chip``
+  (:func:`camera.dlibport.align.face_chips`), ``descriptor`` (the ResNet on the
   chips) and ``embed`` (:meth:`OnnxEmbedder.embed`, all three together).
 - dlib: ``landmarks`` (``dlib.shape_predictor``, 5 points), ``chip``
   (``dlib.get_face_chips``), ``descriptor`` (``compute_face_descriptor`` on
@@ -40,11 +40,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from camera.align import face_chips  # noqa: E402
-from camera.engines import create_engine  # noqa: E402
-from camera.engines.base import DetectorSettings  # noqa: E402
-from camera.engines.onnx_engine import _dlib_rects, cpu_cores  # noqa: E402
-from camera.mmod import decode, tiled_pyramid  # noqa: E402
+from camera.detect.config import DetectConfig  # noqa: E402
+from camera.dlibport.align import face_chips  # noqa: E402
+from camera.dlibport.mmod import decode, tiled_pyramid  # noqa: E402
+from camera.engine import create_engine  # noqa: E402
+from camera.ort import cpu_cores  # noqa: E402
 from camera.types import Detections  # noqa: E402
 from models import source_path  # noqa: E402
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     import dlib
 
     frames = read_frames(args.source)
-    engine = create_engine("onnx", DetectorSettings(model="mmod", upsample=0, max_width_px=None, min_face_px=0))
+    engine = create_engine("onnx", DetectConfig(detector="mmod", upsample=0, detect_max_width=None, min_face_px=0))
     samples = pick_faces(engine.detector, frames, args.faces)
     if not samples:
         parser.error(f"no faces found in {args.source}")
@@ -164,7 +164,7 @@ def _dlib_stages(ref: dict, rgb: np.ndarray, dets: Detections) -> dict[str, floa
     import face_recognition
 
     def landmarks() -> object:
-        return dlib.full_object_detections([ref["sp"](rgb, dlib.rectangle(*map(int, r))) for r in _dlib_rects(dets)])
+        return dlib.full_object_detections([ref["sp"](rgb, dlib.rectangle(*map(int, r))) for r in dets.to_dlib_rects()])
 
     shapes = _clock(landmarks)
     chips = _clock(dlib.get_face_chips, rgb, shapes.result, 150, 0.25)

@@ -31,11 +31,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from camera.decision import DecisionSettings, Observation, decide_track, weighted_distances  # noqa: E402
-from camera.engines import DetectorSettings, create_engine  # noqa: E402
+from camera.detect.config import DetectConfig  # noqa: E402
+from camera.engine import create_engine  # noqa: E402
 from camera.imageio import load_image  # noqa: E402
 from camera.matching import pairwise_distances  # noqa: E402
-from camera.quality import frame_qualities  # noqa: E402
+from camera.track.config import TrackingConfig  # noqa: E402
+from camera.track.decision import Observation, decide_track, weighted_distances  # noqa: E402
+from camera.track.quality import frame_qualities  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 LFW = DATA / "lfw-view1" / "lfw_deepfunneled"
@@ -73,7 +75,7 @@ def embed_all(paths: list[Path], cache: Path) -> dict[str, tuple[np.ndarray, flo
         known = {p: (v, float(q)) for p, v, q in zip(z["paths"].tolist(), z["vectors"], z["quality"], strict=True)}
     todo = [p for p in paths if str(p) not in known]
     if todo:
-        engine = create_engine("dlib", DetectorSettings())
+        engine = create_engine("dlib", DetectConfig())
         for i, p in enumerate(todo):
             frame = compose(load_image(p))
             det = engine.detector.detect(frame)
@@ -82,7 +84,7 @@ def embed_all(paths: list[Path], cache: Path) -> dict[str, tuple[np.ndarray, flo
                 continue
             det = det.select(np.array([int(np.argmax(det.sizes))]))
             grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-            q = frame_qualities(grey, det.xyxy, det.scores, det.landmarks)[0].value
+            q = frame_qualities(grey, det)[0].value
             known[str(p)] = (engine.embedder.embed(frame, det).vectors[0], q)
             if i % 25 == 0:
                 print(f"  embedded {i + 1}/{len(todo)}", file=sys.stderr)
@@ -91,11 +93,14 @@ def embed_all(paths: list[Path], cache: Path) -> dict[str, tuple[np.ndarray, flo
                  quality=np.array([known[k][1] for k in keys]))
     return known
 
+#: dlib's ResNet threshold, the matching default
+MAX_DISTANCE = 0.6
 
-def _named_online(os: list[Observation], names: tuple[str, ...], ds: DecisionSettings, want: str | None) -> bool:
+
+def _named_online(os: list[Observation], names: tuple[str, ...], ds: TrackingConfig, want: str | None) -> bool:
     """Whether the track gets a name (``want``, or anyone's) as the pipeline decides: after each face, once."""
     for k in range(1, len(os) + 1):
-        d = decide_track(os[:k], names, ds)
+        d = decide_track(os[:k], names, ds, MAX_DISTANCE)
         if d.is_known:
             return want is None or d.person == want
     return False
@@ -165,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nmin_votes min_margin track_max_distance | stranger tracks named | genuine tracks named "
           "(of those with >= min_votes photos)")
     for votes, margin, track_max in itertools.product((1, 2, 3), (0.0, 0.06, 0.1), (0.6, 0.56, 0.53)):
-        ds = DecisionSettings(min_votes=votes, min_margin=margin, track_max_distance=track_max,
-                              min_weight=0.5 * votes)
+        ds = TrackingConfig(min_votes=votes, min_margin=margin, track_max_distance=track_max,
+                            min_weight=0.5 * votes)
         sfa = sum(_named_online(os, names, ds, None) for _, os in s_obs)
         eligible = [(n, os) for n, os in g_obs if len(os) >= votes]
         gacc = sum(_named_online(os, names, ds, n) for n, os in eligible)

@@ -1,7 +1,12 @@
-"""Download the pinned extra models (e.g. YuNet) into the model cache, checking sha256.
+"""Download the pinned extra models (e.g. YuNet) into facecam's model folder, checking sha256.
 
     python scripts/fetch_models.py                 # every entry with a pinned url
-    python scripts/fetch_models.py yunet_2023mar --out data/models
+    python scripts/fetch_models.py yunet_2026may   # into the folder `facecam run` reads
+    python scripts/fetch_models.py yunet_2026may --out data/models
+
+The default folder is the one ``facecam run`` reads: ``$FACECAM_MODEL_DIR``,
+else ``DATA_DIR/models`` (``--data-dir``, else ``$FACECAM_DATA_DIR``, else
+the user data directory).
 
 A download whose sha256 differs from models/manifest.toml is refused and
 removed. The dlib models need no download: ``python -m models.convert``
@@ -17,8 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from camera.errors import FacecamError  # noqa: E402
-from models.convert import default_cache_dir  # noqa: E402
+from camera.app import data_dir, model_dir  # noqa: E402
+from camera.config import Config  # noqa: E402
+from models.errors import ModelLoadError  # noqa: E402
 from models.fetch import fetch_entry, fetchable  # noqa: E402
 
 
@@ -28,14 +34,15 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"entries to fetch (default: every pinned one: {', '.join(fetchable())}, and the "
                              "user's in OUT/models.toml)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="model folder (default: the user cache's facecam/models); user entries in its "
-                             "models.toml are fetched beside it")
+                        help="model folder (default: the one `facecam run` reads, see above); user entries in "
+                             "its models.toml are fetched beside it")
+    parser.add_argument("--data-dir", type=Path, help="facecam's data directory (for the default --out)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    out = args.out or default_cache_dir()
+    out = args.out or model_dir(data_dir(Config(), args.data_dir))
     try:
         pinned = fetchable(out)
-    except FacecamError as exc:
+    except ModelLoadError as exc:
         print(f"fetch_models: {exc}", file=sys.stderr)
         return 1
     names = args.names or pinned
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in names:
             print(f"{name}\t{fetch_entry(name, out)}")
-    except FacecamError as exc:
+    except ModelLoadError as exc:
         print(f"fetch_models: {exc}", file=sys.stderr)
         return 1
     return 0

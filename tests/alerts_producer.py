@@ -14,8 +14,8 @@ import logging
 import sys
 import time
 
-from camera.alerts.mqtt import MqttSink
 from camera.alerts.outbox import Outbox
+from camera.alerts.sinks.mqtt import MqttSink
 from camera.errors import AlertDeliveryError
 from camera.types import Alert
 from tests.alerts_support import WEIRD_NAME, make_alert

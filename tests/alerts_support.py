@@ -29,7 +29,7 @@ from jeepney.io.blocking import open_dbus_connection
 from jeepney.low_level import HeaderFields
 
 from camera.errors import AlertDeliveryError
-from camera.types import Alert
+from camera.types import Alert, AlertKind
 
 # A name that breaks naive quoting, shells, topics and markup; the command
 # substitution would create MARKER if anything ever evaluated it.
@@ -43,11 +43,12 @@ needs_dbus = pytest.mark.skipif(DBUS_DAEMON is None, reason="dbus-daemon missing
 
 
 def make_alert(person: str = "alice", camera: str = "door", n: int = 0, alert_id: str | None = None,
-               when: dt.datetime | None = None, snapshot: str | None = None) -> Alert:
+               when: dt.datetime | None = None, snapshot: str | None = None,
+               kind: AlertKind = AlertKind.RECOGNISED) -> Alert:
     """A plausible alert; ``n`` offsets the time by seconds."""
     when = when or dt.datetime.now(dt.UTC).replace(microsecond=0)
     return Alert(id=alert_id or uuid.uuid4().hex, camera=camera, time=when + dt.timedelta(seconds=n),
-                 person=person, distance=0.4123, box_xyxy=(10.0, 20.0, 110.0, 140.0), snapshot=snapshot)
+                 person=person, distance=0.4123, box_xyxy=(10.0, 20.0, 110.0, 140.0), snapshot=snapshot, kind=kind)
 
 
 class RecordingSink:

@@ -10,12 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from camera.detect.config import DetectConfig
+from camera.engine import create_engine
+
 REPO = Path(__file__).resolve().parents[1]
 # Converted ONNX models are cached once for the whole run (and its `facecam` subprocesses), not per data dir.
 os.environ.setdefault("FACECAM_MODEL_DIR", str(Path(tempfile.gettempdir()) / f"facecam-test-models-{os.getuid()}"))
 DATA = Path(os.environ.get("FACECAM_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
 AGEITGEY = DATA / "ageitgey+face_recognition"
 HAMILTON = AGEITGEY / "video" / "short_hamilton_clip.mp4"
+#: model files shared with the project (not in any registry package): OpenCV Zoo's YuNet
+SHARED_MODELS = Path(os.environ.get("FACECAM_TEST_MODELS", REPO.parent / "shared" / "models")).resolve()
+YUNET = SHARED_MODELS / "yunet" / "face_detection_yunet_2026may.onnx"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -25,9 +31,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def dlib_engine():
-    from camera.engines import DetectorSettings, create_engine
-
-    return create_engine("dlib", DetectorSettings(upsample=1, max_width_px=1600))
+    return create_engine("dlib", DetectConfig(upsample=1, detect_max_width=1600))
 
 
 def facecam(*args: str, timeout: float = 300, env: dict | None = None, **kw) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from camera.alerts.desktop import DesktopSink, format_notification
+from camera.alerts.sinks.desktop import DesktopSink, format_notification
 from camera.errors import AlertDeliveryError
 from camera.types import UNKNOWN
 from tests.alerts_support import MARKER, WEIRD_NAME, NotificationServer, SessionBus, make_alert, needs_dbus

@@ -13,10 +13,10 @@ import re
 import socket
 from pathlib import Path
 
-from camera.alerts.desktop import DesktopSink
-from camera.alerts.mqtt import MqttSink, slug
 from camera.alerts.outbox import Outbox
-from camera.alerts.stream import StreamSink
+from camera.alerts.sinks.desktop import DesktopSink
+from camera.alerts.sinks.mqtt import MqttSink, slug
+from camera.alerts.sinks.stream import StreamSink
 from tests.alerts_support import (
     MARKER,
     WEIRD_NAME,

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from camera.alerts.mqtt import MqttSink, slug
 from camera.alerts.outbox import Outbox, read_stats
+from camera.alerts.sinks.mqtt import MqttSink, slug
 from camera.errors import AlertDeliveryError
-from camera.types import UNKNOWN
+from camera.events.config import PresenceConfig
+from camera.events.presence import PresenceBoard
+from camera.types import UNKNOWN, AlertKind
 from tests.alerts_support import (
     MARKER,
     WEIRD_NAME,
@@ -85,9 +87,11 @@ def test_slugs_are_one_to_one() -> None:
 @needs_mosquitto
 def test_event_presence_and_discovery_payloads(broker: Mosquitto) -> None:
     sub = Subscriber(broker.port, ["facecam/#", "homeassistant/#"]).wait_subscribed()
-    sink = connected_sink(broker.port, persons=["alice", WEIRD_NAME], cameras=["door"])
+    board = PresenceBoard(PresenceConfig())
+    sink = connected_sink(broker.port, persons=["alice", WEIRD_NAME], cameras=["door"], presence=board)
     try:
         alert = make_alert(person=WEIRD_NAME, camera="door", snapshot="/var/lib/facecam/s.jpg")
+        board.seen(WEIRD_NAME, "door", 0.0, alert.time)  # the pipeline's board names them before any sink sends
         sink.send(alert)
         wait_until(lambda: sub.on("facecam/door/events"), 5, "the event")
         [event] = sub.on("facecam/door/events")
@@ -150,17 +154,23 @@ def test_binary_sensor_presence_snapshot_camera_and_away(broker: Mosquitto, tmp_
     jpeg = tmp_path / "snap.jpg"
     jpeg.write_bytes(b"\xff\xd8not really a jpeg\xff\xd9")
     sub = Subscriber(broker.port, ["facecam/#", "homeassistant/#"]).wait_subscribed()
-    sink = connected_sink(broker.port, presence_component="binary_sensor", snapshot=True, away_after_s=1.5)
+    board = PresenceBoard(PresenceConfig(away_after_s=1.5))
+    sink = connected_sink(broker.port, presence_component="binary_sensor", snapshot=True, presence=board)
     try:
-        sink.send(make_alert(person="bob", camera="garden", snapshot=str(jpeg), when=dt.datetime.now(dt.UTC)))
+        now = dt.datetime.now(dt.UTC)
+        board.seen("bob", "garden", 0.0, now)
+        sink.send(make_alert(person="bob", camera="garden", snapshot=str(jpeg), when=now))
         sink.send(make_alert(person=UNKNOWN, camera="garden", n=1))
         wait_until(lambda: len(sub.on("facecam/garden/events")) == 2, 5, "two events")
         assert [json.loads(m.payload)["known"] for m in sub.on("facecam/garden/events")] == [True, False]
         wait_until(lambda: sub.on("facecam/garden/snapshot"), 5, "the snapshot")
         assert sub.on("facecam/garden/snapshot")[0].payload == jpeg.read_bytes()
-        # bob goes not_home once not seen for away_after_s; nobody tracks "unknown"
+        # the board says bob left after away_after_s of the camera's clock; the left alert publishes it
+        [gone] = board.tick("garden", 1.5, now)
+        sink.send(make_alert(person="bob", camera="garden", n=2, kind=AlertKind.LEFT))
         wait_until(lambda: [m.payload for m in sub.on("facecam/presence/bob/state")] == [b"home", b"not_home"],
                    5, "bob home then not_home")
+        assert gone.person == "bob" and not gone.home
         assert not [m for m in sub.messages if "presence/unknown" in m.topic]
         configs = {m.topic: json.loads(m.payload) for m in sub.messages if m.topic.startswith("homeassistant/")}
         _check_discovery(configs, persons=["bob"], cameras=["garden"], component="binary_sensor")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import signal
 import sqlite3
@@ -14,7 +16,7 @@ import pytest
 
 from camera.alerts.outbox import Outbox, OutboxLocked, decode_alert, encode_alert, read_stats
 from camera.alerts.rules import Route
-from camera.types import Alert
+from camera.types import Alert, AlertContext, AlertKind
 from tests.alerts_support import MARKER, WEIRD_NAME, RecordingSink, make_alert, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -210,5 +212,17 @@ def test_duplicate_sink_names_are_refused(db: Path) -> None:
 
 def test_stored_form_round_trips_exactly() -> None:
     a = make_alert(person=WEIRD_NAME, snapshot=None)
-    a = Alert(**{**a.__dict__, "distance": float("inf"), "extra": {"k": "v\n;$(x)"}})
+    context = AlertContext(event_id="v\n;$(x)", track=3, votes=4, video_time_s=1.25, frame=38,
+                           last_seen=dt.datetime(2026, 11, 28, 14, 38, 12, 876306, tzinfo=dt.UTC))
+    a = Alert(**{**a.__dict__, "distance": float("inf"), "kind": AlertKind.LEFT, "context": context})
     assert decode_alert(encode_alert(a)) == a
+
+
+def test_alerts_stored_by_the_previous_version_still_decode() -> None:
+    """Version 1 kept the context as a dict of strings; an outbox left by it must still deliver."""
+    v1 = json.dumps({"v": 1, "id": "a" * 32, "camera": "door", "time": "2026-11-28T14:38:12.876306+00:00",
+                     "person": "alice", "distance": 0.5, "box_xyxy": [1, 2, 3, 4], "snapshot": None,
+                     "kind": "arrived", "extra": {"event": "e" * 32, "track": "2", "votes": "3",
+                                                  "video_time_s": "3.203", "frame": "84"}})
+    a = decode_alert(v1)
+    assert a.kind is AlertKind.ARRIVED and a.context == AlertContext("e" * 32, 2, 3, 3.203, 84)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from camera.alerts.stream import StreamPathError, StreamSink
+from camera.alerts.sinks.stream import StreamPathError, StreamSink
 from tests.alerts_support import WEIRD_NAME, make_alert, wait_until
 
 

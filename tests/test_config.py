@@ -63,7 +63,7 @@ def test_bad_configs_name_the_key(text, error):
 
 def test_flag_overrides_and_their_validation():
     cfg = parse_config(GOOD).with_overrides(**{"engine.upsample": 2, "alerts.jsonl": None})
-    assert cfg.engine.upsample == 2 and cfg.alerts.jsonl == "-"
+    assert cfg.engine.upsample == 2 and cfg.alerts.jsonl is not None and cfg.alerts.jsonl.path == "-"
     with pytest.raises(ConfigError, match="engine.upsample"):
         cfg.with_overrides(**{"engine.upsample": 7})
 
@@ -91,11 +91,12 @@ def test_check_config_command(tmp_path):
     assert r.returncode == 2 and "no such config file" in r.stderr
 
 
-def test_user_embedder_setting():
+def test_embedder_and_detector_replace_the_engines_own():
     assert parse_config('[engine]\nembedder = "my_model-v2"\n', "t").engine.embedder == "my_model-v2"
-    with pytest.raises(ConfigError, match="user embedders run on the onnx engine, not 'dlib'"):
-        parse_config('[engine]\nname = "dlib"\nembedder = "mine"\n', "t")
+    dlib = parse_config('[engine]\nname = "dlib"\nembedder = "mine"\ndetector = "cnn"\n', "t").engine
+    assert (dlib.detector_name, dlib.embedder_name, dlib.upsample_times) == ("mmod", "mine", 0)
+    assert Config().engine.detector_name == "mmod" and Config().engine.embedder_name == "dlib_resnet"
+    hog = Config().with_overrides(**{"engine.name": "dlib"}).engine
+    assert (hog.detector_name, hog.upsample_times, hog.embedder_name) == ("hog", 1, "dlib")
     with pytest.raises(ConfigError, match="embedder"):
         parse_config('[engine]\nembedder = "../etc/passwd"\n', "t")
-    with pytest.raises(ConfigError, match="user embedders"):
-        Config().with_overrides(**{"engine.name": "dlib", "engine.embedder": "mine"})

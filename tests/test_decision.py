@@ -1,13 +1,16 @@
-"""The per-track decision (camera/decision.py): table tests of the pure functions."""
+"""The per-track decision (camera/track/decision.py): table tests of the pure functions."""
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from camera.decision import DecisionSettings, Observation, decide_track, vote, weighted_distances
+from camera.track.config import TrackingConfig
+from camera.track.decision import Observation, decide_track, vote, weighted_distances
 from camera.types import UNKNOWN
 
 NAMES = ("alice", "bob")
-S = DecisionSettings()  # max_distance 0.6, min_quality 0.4, min_votes 3, min_weight 1.5, agreement 0.7, margin 0.06
+S = TrackingConfig()  # min_quality 0.4, min_votes 3, min_weight 1.5, agreement 0.7, margin 0.06, track mean 0.56
+MAX_DISTANCE = 0.6  # dlib's ResNet default, the matching threshold
 
 
 def obs(alice: float, bob: float, q: float = 0.9) -> Observation:
@@ -35,7 +38,7 @@ def obs(alice: float, bob: float, q: float = 0.9) -> Observation:
     ],
 )
 def test_decide_track(observations, final, person):
-    assert decide_track(observations, NAMES, S, final=final).person == person
+    assert decide_track(observations, NAMES, S, MAX_DISTANCE, final=final).person == person
 
 
 @pytest.mark.parametrize(
@@ -58,8 +61,8 @@ def test_weighted_distances_weigh_by_quality_and_cap_ruled_out():
     [({"min_votes": 0}, "min_votes"), ({"min_agreement": 1.5}, "min_agreement")],
 )
 def test_settings_are_checked(kwargs, error):
-    with pytest.raises(ValueError, match=error):
-        DecisionSettings(**kwargs)
+    with pytest.raises(ValidationError, match=error):
+        TrackingConfig(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -72,6 +75,6 @@ def test_observation_is_checked(quality, distances, error):
 
 
 def test_decision_reports_margin_and_votes():
-    d = decide_track([obs(0.4, 0.7)] * 4, NAMES, S)
+    d = decide_track([obs(0.4, 0.7)] * 4, NAMES, S, MAX_DISTANCE)
     assert d.person == "alice" and d.votes == 4 and d.good == 4
     assert d.distance == pytest.approx(0.4) and d.margin == pytest.approx(0.3)

@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from camera.enroll import enroll_photos
 from camera.errors import GalleryError
-from camera.gallery import Gallery
+from camera.gallery.enroll import enroll_photos
+from camera.gallery.store import Gallery
 from tests.conftest import AGEITGEY, facecam
 
 LIN = AGEITGEY / "identities" / "lin_manuel_miranda" / "lin-manuel-miranda.png"
@@ -101,7 +101,7 @@ def test_same_photo_twice_is_a_duplicate(tmp_path, dlib_engine):
 
 def test_rebuild_after_model_change(tmp_path, dlib_engine):
     """Embeddings record their model: a gallery made by another model id is re-embedded from its photos."""
-    from camera.enroll import rebuild
+    from camera.gallery.enroll import rebuild
 
     with Gallery(tmp_path) as g:
         enroll_photos(g, dlib_engine, "lin", [LIN])

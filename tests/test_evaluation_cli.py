@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camera.engines import ENGINES
+from camera.engine import ENGINES
 from camera.evaluation.cli import main
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -153,7 +153,7 @@ def test_detect_on_dlib_testing_xml_with_dlib_and_onnx_side_by_side(tmp_path):
         assert engine["recall"] >= 0.9 and engine["precision"] >= 0.9
     assert (tmp_path / "detect_files" / "det_onnx_0.png").is_file()
     md = (tmp_path / "detect.md").read_text()
-    assert "| dlib |" in md and "| onnx |" in md and "model='mmod'" in md  # onnx has no HOG: MMOD by default
+    assert "| dlib |" in md and "| onnx |" in md and "detector='mmod'" in md  # the onnx engine's MMOD by default
 
 
 def test_calibrate_from_dir_recommends_a_threshold(tmp_path):

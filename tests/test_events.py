@@ -1,4 +1,4 @@
-"""The event store (camera/events.py): pictures before rows, repair, retention, privacy, and kill -9."""
+"""The event store (camera/events/store.py): pictures before rows, repair, retention, privacy, and kill -9."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camera.enroll import enroll_photos
-from camera.events import EVENTS_DB, EventError, EventsSettings, EventStore
-from camera.gallery import Gallery
+from camera.events.config import EventsConfig
+from camera.events.store import EVENTS_DB, EventError, EventStore
+from camera.gallery.enroll import enroll_photos
+from camera.gallery.store import Gallery
 from camera.imageio import load_image
 from camera.types import UNKNOWN
 from tests.conftest import AGEITGEY, HAMILTON, REPO
@@ -47,7 +48,7 @@ def test_event_keeps_its_pictures_and_embeddings(tmp_path):
 
 
 def test_privacy_keeps_no_pictures_of_known_people(tmp_path):
-    with EventStore(tmp_path, EventsSettings(known_images=False)) as store:
+    with EventStore(tmp_path, EventsConfig(known_images=False)) as store:
         known, stranger = _add(store), _add(store, UNKNOWN)
         assert known.snapshot is None and known.crop is None
         assert Path(stranger.snapshot).is_file()
@@ -56,13 +57,13 @@ def test_privacy_keeps_no_pictures_of_known_people(tmp_path):
 
 
 def test_retention_by_age_and_by_disk_use(tmp_path):
-    with EventStore(tmp_path, EventsSettings(retain_days=30)) as store:
+    with EventStore(tmp_path, EventsConfig(retain_days=30)) as store:
         old, recent = _add(store, days_ago=40), _add(store, days_ago=1)
         assert store.prune(NOW) == 1
         assert not Path(old.snapshot).exists() and Path(recent.snapshot).is_file()
         assert [e.id for e in store.list()] == [recent.id]
     size = Path(recent.snapshot).stat().st_size + Path(recent.crop).stat().st_size
-    with EventStore(tmp_path, EventsSettings(max_disk_mb=1.5 * size / 1e6)) as store:
+    with EventStore(tmp_path, EventsConfig(max_disk_mb=1.5 * size / 1e6)) as store:
         newest = _add(store)
         assert store.prune(NOW) == 1  # two events' pictures do not fit: the oldest goes
         assert [e.id for e in store.list()] == [newest.id] and not Path(recent.snapshot).exists()
@@ -156,4 +157,16 @@ def test_events_lists_visits_and_label_enrols_the_face_crop(dlib_engine, tmp_pat
     with EventStore(tmp_path) as store:
         assert store.get(e.id).person == "lin_manuel_miranda"
     r = facecam("label", "--data-dir", str(tmp_path), "nosuchevent", "--not", "lin_manuel_miranda")
-    assert r.returncode == 2 and "no event with id 'nosuchevent'" in r.stderr
+    assert r.returncode == 2 and "'nosuchevent' is not an event id" in r.stderr
+    r = facecam("label", "--data-dir", str(tmp_path), "abcdef0123", "--not", "lin_manuel_miranda")
+    assert r.returncode == 2 and "no event with id 'abcdef0123'" in r.stderr
+
+
+@pytest.mark.parametrize("pattern", ["______", "%%%%%%", "_" * 32, "abc%", "ABCDEF012345"])
+def test_event_ids_are_never_patterns(tmp_path, pattern):
+    """Regression: ids were matched with LIKE, so ``label ______ --not X`` matched (and changed) 4 events."""
+    with EventStore(tmp_path) as store:
+        for _ in range(4):
+            store.add("door", 1, UNKNOWN, NOW, NOW, 0.0, 1.0, 0.7, 0.8, None, None, np.zeros((1, 128)), "m")
+        with pytest.raises(EventError, match="not an event id"):
+            store.get(pattern)

@@ -1,12 +1,17 @@
-"""Face quality (camera/quality.py) and motion gating (camera/motion.py): pure functions on real pictures."""
+"""Face quality (camera/track/quality.py) and motion gating (camera/motion/gate.py): pure functions on real pictures."""
 
 import cv2
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from camera.config import parse_config
+from camera.errors import ConfigError
 from camera.imageio import load_image
-from camera.motion import MotionGate, MotionSettings, changed_fraction, should_detect, zone_mask
-from camera.quality import QualitySettings, face_quality, ramp, sharpness, yaw_ratio
+from camera.motion.config import MotionConfig
+from camera.motion.gate import MotionGate, changed_fraction, should_detect, zone_mask
+from camera.track.quality import QualitySettings, face_quality, ramp, sharpness, yaw_ratio
+from camera.types import Landmarks, LandmarkScheme
 from tests.conftest import AGEITGEY
 
 LIN = AGEITGEY / "identities" / "lin_manuel_miranda" / "lin-manuel-miranda.png"
@@ -17,16 +22,27 @@ def test_ramp(x, expected):
     assert ramp(x, 30, 90) == pytest.approx(expected)
 
 
+DLIB = LandmarkScheme.DLIB_5
+YUNET = LandmarkScheme.EYES_NOSE_MOUTH
+
+
 @pytest.mark.parametrize(
-    ("landmarks", "expected"),
+    ("scheme", "points", "expected"),
     [
-        ([[60, 40], [50, 40], [20, 40], [30, 40], [40, 60]], 0.0),  # nose under the eyes' midpoint: frontal
-        ([[60, 40], [50, 40], [20, 40], [30, 40], [52, 60]], 0.4),  # nose 12 px aside, eyes 30 px apart
-        ([[40, 60], [40, 50], [40, 20], [40, 30], [40, 40]], 0.0),  # rolled 90 degrees, still frontal
+        # dlib's order: image-right eye's corners, image-left eye's corners, nose base
+        (DLIB, [[60, 40], [50, 40], [20, 40], [30, 40], [40, 60]], 0.0),  # nose under the eyes' midpoint: frontal
+        (DLIB, [[60, 40], [50, 40], [20, 40], [30, 40], [52, 60]], 0.4),  # nose 12 px aside, eyes 30 px apart
+        (DLIB, [[40, 60], [40, 50], [40, 20], [40, 30], [40, 40]], 0.0),  # rolled 90 degrees, still frontal
+        # YuNet's order, the same faces: eye centres (image-left first), nose tip, mouth corners.
+        # Regression: read in dlib's order, the frontal face scored 0.65 and YuNet never named anyone.
+        (YUNET, [[25, 40], [55, 40], [40, 60], [30, 75], [50, 75]], 0.0),
+        (YUNET, [[25, 40], [55, 40], [52, 60], [42, 75], [62, 75]], 0.4),
+        (YUNET, [[40, 25], [40, 55], [40, 40], [50, 30], [50, 50]], 0.0),
     ],
 )
-def test_yaw_ratio(landmarks, expected):
-    assert yaw_ratio(np.array(landmarks, float)) == pytest.approx(expected)
+def test_yaw_ratio_reads_every_landmark_scheme_by_name(scheme, points, expected):
+    lm = Landmarks(np.array([points], np.float32), scheme)
+    assert yaw_ratio(lm.eye_centres()[0], lm.nose()[0]) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
@@ -88,35 +104,32 @@ def test_gate_sees_a_face_move_but_not_noise_or_a_masked_zone():
             f = np.clip(f.astype(np.int16) + rng.integers(-3, 4, f.shape), 0, 255).astype(np.uint8)
         return f
 
-    gate = MotionGate(MotionSettings())
+    gate = MotionGate(MotionConfig())
     assert gate.update(at(100)) is True  # the first frame counts as motion
     assert gate.update(at(100)) is False
     assert gate.update(at(100)) is False
     assert gate.update(at(160)) is True
-    masked = MotionGate(MotionSettings(masks=((0.0, 0.0, 0.6, 1.0),)))
+    masked = MotionGate(MotionConfig(masks=((0.0, 0.0, 0.6, 1.0),)))
     masked.update(at(100))
     assert masked.update(at(160)) is False  # all the change is inside the masked zone
-    assert MotionGate(MotionSettings(enabled=False)).update(at(100)) is True
+    assert MotionGate(MotionConfig(enabled=False)).update(at(100)) is True
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error"),
-    [({"width_px": 8}, "width_px"), ({"background_alpha": 0}, "background_alpha"),
+    [({"width_px": 8}, "width_px"), ({"threshold": 0}, "threshold"),
      ({"masks": ((0.5, 0, 0.2, 1),)}, "masks")],
 )
 def test_motion_settings_are_checked(kwargs, error):
-    with pytest.raises(ValueError, match=error):
-        MotionSettings(**kwargs)
+    with pytest.raises(ValidationError, match=error):
+        MotionConfig(**kwargs)
 
 
 def test_motion_config_per_camera_and_bad_masks_point_at_the_key():
-    from camera.config import parse_config
-    from camera.errors import ConfigError
-
     cfg = parse_config('[motion]\nmin_area = 0.01\n[cameras.door]\nsource = "0"\n'
                        '[cameras.door.motion]\nmasks = [[0, 0, 0.5, 1]]\n')
-    assert cfg.motion_for("door").masks == [(0.0, 0.0, 0.5, 1.0)] and cfg.motion_for("door").min_area == 0.01
-    assert cfg.motion_for("other").masks == []
+    assert cfg.motion_for("door").masks == ((0.0, 0.0, 0.5, 1.0),) and cfg.motion_for("door").min_area == 0.01
+    assert cfg.motion_for("other").masks == ()
     with pytest.raises(ConfigError, match=r"<config>:2: motion.masks: .*x1 < x2"):
         parse_config("[motion]\nmasks = [[0.5, 0, 0.2, 1]]\n")
     with pytest.raises(ConfigError, match="tracking.min_votes"):

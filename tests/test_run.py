@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from camera.gallery import Gallery
+from camera.gallery.store import Gallery
 from tests.conftest import AGEITGEY, HAMILTON, REPO, facecam
 
 

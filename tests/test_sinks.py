@@ -8,7 +8,9 @@ import threading
 
 import pytest
 
-from camera.alerts import CommandSink, JsonlSink, WebhookSink
+from camera.alerts.sinks.command import CommandSink
+from camera.alerts.sinks.jsonl import JsonlSink
+from camera.alerts.sinks.webhook import WebhookSink
 from camera.errors import AlertDeliveryError
 from camera.types import Alert
 

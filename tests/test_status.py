@@ -2,7 +2,9 @@
 
 import json
 
-from camera.status import StatusWriter, format_status, read_status
+import pytest
+
+from camera.status import StatusWriter, format_status, read_daemon_status
 from tests.conftest import AGEITGEY, HAMILTON, facecam
 
 
@@ -30,9 +32,19 @@ def test_a_live_writer_reads_as_running(tmp_path):
     w = StatusWriter(tmp_path, lambda: {"cameras": {"door": {"frames": 5, "fps": 2.5, "dropped": 1}}}, 0.05)
     w.start()
     try:
-        st = read_status(tmp_path)
-        assert st is not None and st["alive"] and st["cameras"]["door"]["dropped"] == 1
-        assert "daemon: running" in format_status(tmp_path) and "camera door: 2.5 fps" in format_status(tmp_path)
+        st = read_daemon_status(tmp_path)
+        assert st.alive and st.cameras["door"].dropped == 1
+        text = format_status(st, tmp_path)
+        assert "daemon: running" in text and "camera door: 2.5 fps" in text
     finally:
         w.stop()
-    assert not read_status(tmp_path)["alive"]
+    assert not read_daemon_status(tmp_path).alive
+
+
+@pytest.mark.parametrize("content", ["[]", "{", '{"pid": "x", "updated": 3, "cameras": {"a": [1]}}', "\x00\xff"])
+def test_a_damaged_status_file_reads_as_unknown_or_stopped_never_an_error(tmp_path, content):
+    (tmp_path / "status.json").write_text(content, encoding="latin-1")
+    st = read_daemon_status(tmp_path)
+    assert st.state in ("unknown", "stopped") and not st.alive
+    r = facecam("status", "--data-dir", str(tmp_path))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and r.stdout.startswith("daemon: ")

@@ -1,25 +1,18 @@
-"""Tracking (camera/tracking.py), presence (camera/presence.py) and negative examples in matching: pure parts."""
+"""Tracking (camera/track/tracker.py), presence (camera/events/presence.py) and negative examples in matching: pure parts."""
 
 import datetime as dt
 
 import numpy as np
 import pytest
 
-from camera.decision import Observation, TrackDecision
+from camera.events.config import PresenceConfig
+from camera.events.presence import ARRIVED, LEFT, PresenceBoard, on_seen, on_tick
 from camera.matching import GalleryIndex, apply_negatives, person_distances
-from camera.presence import ARRIVED, LEFT, PresenceBoard, on_seen, on_tick
-from camera.quality import Quality
-from camera.tracking import (
-    Candidate,
-    EmbeddedFace,
-    Track,
-    Tracker,
-    TrackingSettings,
-    associate,
-    embed_due,
-    iou_matrix,
-)
-from camera.types import UNKNOWN, Frame
+from camera.track.config import TrackingConfig
+from camera.track.decision import Observation, TrackDecision
+from camera.track.quality import Quality
+from camera.track.tracker import Candidate, EmbeddedFace, Track, Tracker, associate, embed_due, iou_matrix
+from camera.types import UNKNOWN, Detections, Frame
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -56,12 +49,19 @@ def quality(v: float) -> Quality:
     return Quality(v, 100, 100, 1, 0)
 
 
+def dets(*boxes: list[float]) -> Detections:
+    return Detections(np.array(boxes, np.float32), np.ones(len(boxes), np.float32))
+
+
+def face(box: np.ndarray) -> Detections:
+    return Detections(np.asarray(box, np.float32)[None], np.ones(1, np.float32))
+
+
 def test_tracker_keeps_ids_starts_new_tracks_and_ends_them_after_the_gap():
-    tr = Tracker("door", TrackingSettings(max_gap_s=1.0))
-    seen = tr.update(frame(0.0), np.array([[0, 0, 100, 100]]), np.array([1.0]), None, [quality(0.5)])
+    tr = Tracker("door", TrackingConfig(max_gap_s=1.0))
+    seen = tr.update(frame(0.0), dets([0, 0, 100, 100]), [quality(0.5)])
     assert [t.id for t in seen] == [1]
-    seen = tr.update(frame(0.2), np.array([[10, 0, 110, 100], [300, 0, 400, 100]]), np.array([1.0, 1.0]), None,
-                     [quality(0.9), quality(0.5)])
+    seen = tr.update(frame(0.2), dets([10, 0, 110, 100], [300, 0, 400, 100]), [quality(0.9), quality(0.5)])
     assert [t.id for t in seen] == [1, 2]
     assert seen[0].pending is not None and seen[0].pending.quality.value == 0.9  # the better face waits
     assert tr.expire(1.1) == []
@@ -70,19 +70,19 @@ def test_tracker_keeps_ids_starts_new_tracks_and_ends_them_after_the_gap():
 
 
 def embedded(track: Track, t: float, vec: np.ndarray) -> None:
-    c = Candidate(frame(t), track.box_xyxy, 1.0, None, quality(0.9))
+    c = Candidate(frame(t), face(track.box_xyxy), quality(0.9))
     track.embedded.append(EmbeddedFace(c, vec, Observation(0.9, np.array([0.5]), t)))
 
 
 def test_link_folds_a_new_track_into_a_lost_one_that_looks_the_same():
-    tr = Tracker("door", TrackingSettings(max_gap_s=2.0))
-    (old,) = tr.update(frame(0.0), np.array([[0, 0, 100, 100]]), np.array([1.0]), None, [quality(0.9)])
+    tr = Tracker("door", TrackingConfig(max_gap_s=2.0))
+    (old,) = tr.update(frame(0.0), dets([0, 0, 100, 100]), [quality(0.9)])
     embedded(old, 0.0, np.zeros(128))
-    (new,) = tr.update(frame(0.5), np.array([[400, 0, 500, 100]]), np.array([1.0]), None, [quality(0.9)])
+    (new,) = tr.update(frame(0.5), dets([400, 0, 500, 100]), [quality(0.9)])
     assert new.id == 2
     embedded(new, 0.5, np.full(128, 0.01))  # 0.11 away: the same person
     assert tr.link(new) is old and [t.id for t in tr.tracks] == [1] and len(old.embedded) == 2
-    (other,) = tr.update(frame(0.7), np.array([[0, 200, 100, 300]]), np.array([1.0]), None, [quality(0.9)])
+    (other,) = tr.update(frame(0.7), dets([0, 200, 100, 300]), [quality(0.9)])
     embedded(other, 0.7, np.full(128, 0.1))  # 1.13 away: someone else
     assert tr.link(other) is other and len(tr.tracks) == 2
 
@@ -104,17 +104,17 @@ def test_link_folds_a_new_track_into_a_lost_one_that_looks_the_same():
 def test_embed_due(pending_q, n_embedded, last_embed, decision, now, expected):
     t = Track(1, "door", 0.0, 0.0, T0, T0, np.array([0, 0, 100, 100], float))
     if pending_q is not None:
-        t.pending = Candidate(frame(0.0), t.box_xyxy, 1.0, None, quality(pending_q))
+        t.pending = Candidate(frame(0.0), face(t.box_xyxy), quality(pending_q))
     for _ in range(n_embedded):
         embedded(t, 0.0, np.zeros(128))
     t.last_embed_s = last_embed
     if decision is not None:
         t.decision = TrackDecision(decision, 0.4, decision, 0.2, 3, 2.7, 3)
-    assert embed_due(t, now, TrackingSettings()) is expected
+    assert embed_due(t, now, TrackingConfig()) is expected
 
 
 def test_presence_arrives_once_and_leaves_after_the_absence():
-    board = PresenceBoard(away_after_s=10)
+    board = PresenceBoard(PresenceConfig(away_after_s=10))
     assert board.seen("alice", "door", 0.0, T0) == ARRIVED
     assert board.seen("alice", "door", 5.0, T0) is None
     assert board.tick("door", 14.0, T0) == []

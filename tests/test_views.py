@@ -1,13 +1,14 @@
-"""Test-time views (camera.views): deterministic, the same for both engines, and averaged as documented."""
+"""Test-time views (camera.evaluation.views): deterministic, the same for both engines, and averaged as documented."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from camera.engines import DetectorSettings, create_engine
+from camera.detect.config import DetectConfig
+from camera.engine import create_engine
+from camera.evaluation.views import augment_chips, check_views, embed_views, view_transforms
 from camera.imageio import load_image
-from camera.views import augment_chips, check_views, embed_views, view_transforms
 from tests.conftest import AGEITGEY
 
 PHOTO = AGEITGEY / "knn_examples" / "test" / "obama_and_biden.jpg"
@@ -42,8 +43,8 @@ def test_views_are_the_chip_its_mirror_and_fixed_perturbations() -> None:
 
 @pytest.fixture(scope="module")
 def engines():
-    return (create_engine("dlib", DetectorSettings(upsample=1)),
-            create_engine("onnx", DetectorSettings(model="mmod", upsample=1)))
+    return (create_engine("dlib", DetectConfig(upsample=1)),
+            create_engine("onnx", DetectConfig(detector="mmod", upsample=1)))
 
 
 def test_both_engines_average_the_same_views(engines) -> None:

@@ -16,14 +16,16 @@ import cv2
 import numpy as np
 import pytest
 
-from camera.alerts import JsonlSink
+from camera.alerts.sinks.jsonl import JsonlSink
+from camera.alerts.sinks.memory import MemorySink
 from camera.app import build_pipeline
 from camera.config import Config
-from camera.enroll import enroll_photos
-from camera.events import EventStore
-from camera.gallery import Gallery
+from camera.events.store import EventStore
+from camera.gallery.enroll import enroll_photos
+from camera.gallery.store import Gallery
 from camera.imageio import load_image
-from camera.types import UNKNOWN
+from camera.pipeline import CameraStats
+from camera.types import UNKNOWN, Alert
 from tests.conftest import AGEITGEY, DATA, HAMILTON, facecam
 
 LFW = DATA / "lfw-view1" / "lfw_deepfunneled"
@@ -44,11 +46,13 @@ def _cfg(source: Path, engine: dict | None = None, **tables: dict) -> Config:
                                   "engine": engine or {"name": "dlib"}, **tables})
 
 
-def _run(root: Path, cfg: Config, jsonl: Path | None = None):
+def _run(root: Path, cfg: Config, jsonl: Path | None = None) -> tuple[list[Alert], CameraStats]:
+    """Run ``cfg``'s camera; returns the alerts (in order) and the camera's counters."""
+    seen = MemorySink()
     with Gallery(root) as gallery:
-        pipeline = build_pipeline(cfg, root, gallery, sinks=[JsonlSink(str(jsonl))] if jsonl else [])
+        pipeline = build_pipeline(cfg, root, gallery, sinks=[seen, *([JsonlSink(str(jsonl))] if jsonl else [])])
         summary = pipeline.run()
-    return pipeline, summary.cameras["door"]
+    return seen.alerts, summary.cameras["door"]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +64,8 @@ def hamilton(dlib_engine, tmp_path_factory):
             assert all(o.ok for o in enroll_photos(g, dlib_engine, name, sorted((AGEITGEY / "identities" / name)
                                                                                   .iterdir())))
     cfg = _cfg(HAMILTON, presence={"away_after_s": 1.0}, alerts={"cooldown_s": 1.0})
-    pipeline, stats = _run(root, cfg)
-    return root, pipeline.alerts, stats
+    alerts, stats = _run(root, cfg)
+    return root, alerts, stats
 
 
 def test_onnx_engine_counts_the_same_visits(hamilton, tmp_path):
@@ -71,10 +75,10 @@ def test_onnx_engine_counts_the_same_visits(hamilton, tmp_path):
 
     shutil.copytree(hamilton[0], root, ignore=shutil.ignore_patterns("events*", "outbox*", "status.json"))
     cfg = _cfg(HAMILTON, {"name": "onnx", "upsample": 1}, presence={"away_after_s": 1.0}, alerts={"cooldown_s": 1.0})
-    pipeline, _ = _run(root, cfg)
-    arrived = [a.person for a in pipeline.alerts if a.kind == "arrived"]
+    alerts, _ = _run(root, cfg)
+    arrived = [a.person for a in alerts if a.kind == "arrived"]
     assert arrived == ["lin_manuel_miranda"] * APPEARANCES
-    assert {a.person for a in pipeline.alerts} <= {"lin_manuel_miranda", UNKNOWN}
+    assert {a.person for a in alerts} <= {"lin_manuel_miranda", UNKNOWN}
 
 
 def test_hamilton_one_arrival_per_appearance_and_no_one_else(hamilton):
@@ -83,7 +87,7 @@ def test_hamilton_one_arrival_per_appearance_and_no_one_else(hamilton):
     assert [a.person for a in arrived] == ["lin_manuel_miranda"] * APPEARANCES
     assert [a.person for a in alerts if a.kind == "left"] == ["lin_manuel_miranda"] * APPEARANCES
     assert {a.person for a in alerts} <= {"lin_manuel_miranda", UNKNOWN}
-    frames = [int(a.extra["frame"]) for a in arrived]
+    frames = [a.context.frame for a in arrived]
     assert 0 <= frames[0] <= 19 and 82 <= frames[1] <= 210, frames  # each while he is on screen
     with EventStore(root) as store:
         events = store.list()
@@ -150,8 +154,8 @@ def test_strangers_are_never_named_though_single_frames_are(dlib_engine, tmp_pat
     frames = []  # each stranger: their photos one after another in a place of their own
     for k, (_, photos) in enumerate(lfw_strangers + deep):
         frames += [_frame(p, CELLS[k % len(CELLS)]) for p in photos]
-    pipeline, stats = _run(root, _cfg(_write(tmp_path / "frames", frames)))
-    named_events = [a for a in pipeline.alerts if a.person != UNKNOWN]
+    alerts, stats = _run(root, _cfg(_write(tmp_path / "frames", frames)))
+    named_events = [a for a in alerts if a.person != UNKNOWN]
     print(f"\nstrangers: {len(lfw_strangers) + len(deep)} people, {len(frames)} frames, {stats.embedded} faces "
           f"embedded; single frames that would have been false accepts without the per-track decision: "
           f"{stats.frame_named}; named events: {len(named_events)}; unknown visits: {stats.events}")
@@ -174,8 +178,8 @@ def test_not_label_turns_a_reproduced_false_match_into_unknown(dlib_engine, tmp_
     genuine = _write(tmp_path / "gates", [_frame(p, CELLS[4], shift=2 * i) for p in gates[1:4] for i in range(3)])
 
     def named(source: Path) -> tuple[list[str], list[str]]:
-        pipeline, _ = _run(root, _cfg(source))
-        return [a.person for a in pipeline.alerts], [a.extra["event"] for a in pipeline.alerts]
+        alerts, _ = _run(root, _cfg(source))
+        return [a.person for a in alerts], [a.context.event_id or "" for a in alerts]
 
     (selig_before, (wrong_id,)), (gates_before, _) = named(stranger), named(genuine)
     before = selig_before, gates_before

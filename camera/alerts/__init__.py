@@ -1,8 +1,7 @@
-"""Alert sinks: where decisions leave facecam. See :mod:`camera.alerts.base` for the protocol."""
+"""Alerts: where decisions leave facecam.
 
-from camera.alerts.base import AlertSink
-from camera.alerts.command import CommandSink
-from camera.alerts.jsonl import JsonlSink
-from camera.alerts.webhook import WebhookSink
-
-__all__ = ["AlertSink", "CommandSink", "JsonlSink", "WebhookSink"]
+An alert passes the routing rules (:mod:`camera.alerts.rules`), is stored in
+the durable outbox (:mod:`camera.alerts.outbox`) and is delivered by one
+worker per sink (:mod:`camera.alerts.sinks`). Sinks only publish: presence and
+cooldowns are decided before them (:mod:`camera.alerts.cooldown`).
+"""

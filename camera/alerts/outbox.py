@@ -32,7 +32,7 @@ from pathlib import Path
 from camera.alerts.base import AlertSink
 from camera.alerts.rules import Route
 from camera.errors import AlertDeliveryError, FacecamError
-from camera.types import Alert
+from camera.types import Alert, AlertContext, AlertKind
 
 log = logging.getLogger(__name__)
 
@@ -394,19 +394,28 @@ def _utc(t: float | None) -> dt.datetime | None:
 
 def encode_alert(alert: Alert) -> str:
     """The lossless JSON the outbox stores (not the public payload: floats and time are exact)."""
+    c = alert.context
     return json.dumps({
-        "v": 1, "id": alert.id, "camera": alert.camera, "time": alert.time.isoformat(),
+        "v": 2, "id": alert.id, "camera": alert.camera, "time": alert.time.isoformat(),
         "person": alert.person, "distance": alert.distance, "box_xyxy": list(alert.box_xyxy),
-        "snapshot": alert.snapshot, "kind": alert.kind, "extra": dict(alert.extra),
+        "snapshot": alert.snapshot, "kind": alert.kind.value,
+        "context": {"event_id": c.event_id, "track": c.track, "votes": c.votes, "video_time_s": c.video_time_s,
+                    "frame": c.frame, "last_seen": None if c.last_seen is None else c.last_seen.isoformat()},
     }, ensure_ascii=False)
 
 
 def decode_alert(payload: str) -> Alert:
-    """Inverse of :func:`encode_alert`."""
+    """Inverse of :func:`encode_alert`; also reads version 1 (context as a dict of strings, before 0.2)."""
     d = json.loads(payload)
-    if d.get("v") != 1:
-        raise ValueError(f"outbox payload version: expected 1, got {d.get('v')!r}")
+    if d.get("v") == 1:
+        context = AlertContext.from_json_dict(d.get("extra") or {})
+    elif d.get("v") == 2:
+        c = d["context"]
+        context = AlertContext(c["event_id"], c["track"], c["votes"], c["video_time_s"], c["frame"],
+                               None if c["last_seen"] is None else dt.datetime.fromisoformat(c["last_seen"]))
+    else:
+        raise ValueError(f"outbox payload version: expected 1 or 2, got {d.get('v')!r}")
     return Alert(id=d["id"], camera=d["camera"], time=dt.datetime.fromisoformat(d["time"]),
                  person=d["person"], distance=float(d["distance"]),
                  box_xyxy=tuple(float(v) for v in d["box_xyxy"]),  # type: ignore[arg-type]
-                 snapshot=d["snapshot"], kind=d["kind"], extra=dict(d["extra"]))
+                 snapshot=d["snapshot"], kind=AlertKind(d["kind"]), context=context)

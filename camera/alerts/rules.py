@@ -34,12 +34,17 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from camera.alerts.config import QuietHoursConfig, RuleConfig
+from camera.alerts.cooldown import cooling
 from camera.types import UNKNOWN, Alert
 
 log = logging.getLogger(__name__)
 
 CooldownKey = tuple[str, str, str]
-"""``(sink name, person, camera)``: the unit a cooldown applies to."""
+"""``(sink name, person, camera)``: the unit a rule's cooldown applies to."""
+
+#: cooldown keys kept before old ones are forgotten
+MAX_COOLDOWN_KEYS = 4096
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,10 @@ class QuietHours:
         """From ``"HH:MM"`` (or ``"HH:MM:SS"``) strings, as written in the config."""
         return cls(dt.time.fromisoformat(start), dt.time.fromisoformat(end))
 
+    @classmethod
+    def from_config(cls, q: QuietHoursConfig) -> QuietHours:
+        return cls.parse(q.start, q.end)
+
     def contains(self, local: dt.time) -> bool:
         """Whether the local wall-clock time ``local`` lies in the window."""
         local = local.replace(tzinfo=None)
@@ -102,6 +111,11 @@ class Rule:
         if not self.cooldown_s >= 0:
             raise ValueError(f"Rule.cooldown_s: expected >= 0 seconds, got {self.cooldown_s}")
 
+    @classmethod
+    def from_config(cls, r: RuleConfig) -> Rule:
+        return cls(tuple(r.sinks), tuple(r.persons), tuple(r.cameras), r.only_unknown,
+                   QuietHours.from_config(r.quiet_hours) if r.quiet_hours else None, r.cooldown_s, r.snapshot)
+
     def matches(self, alert: Alert) -> bool:
         """Whether the person, camera and only-unknown filters accept ``alert``."""
         if self.only_unknown and alert.person != UNKNOWN:
@@ -127,8 +141,7 @@ def route(alert: Alert, rules: Sequence[Rule], sinks: Sequence[str],
 
     ``sinks`` lists every sink name (used when there are no rules, in this
     order). ``last_sent`` maps ``(sink, person, camera)`` to the time of the
-    last alert routed there. The caller records the new times with
-    :func:`record_sent`.
+    last alert routed there; cooling follows :func:`camera.alerts.cooldown.cooling`.
     """
     if not rules:
         return [Route(s, True) for s in sinks]
@@ -143,8 +156,7 @@ def route(alert: Alert, rules: Sequence[Rule], sinks: Sequence[str],
                 continue
         for sink in rule.sinks:
             last = last_sent.get((sink, alert.person, alert.camera))
-            cooling = last is not None and (alert.time - last).total_seconds() < rule.cooldown_s
-            if rule.cooldown_s > 0 and cooling:
+            if cooling(None if last is None else last.timestamp(), alert.time.timestamp(), rule.cooldown_s):
                 continue
             chosen[sink] = chosen.get(sink, False) or rule.snapshot
     return [Route(s, snap) for s, snap in chosen.items()]
@@ -216,7 +228,7 @@ class Router:
 
     def _forget_old(self, now: dt.datetime) -> None:
         """Bound the cooldown state: drop keys older than the longest cooldown."""
-        if len(self._last_sent) < 4096:
+        if len(self._last_sent) < MAX_COOLDOWN_KEYS:
             return
         horizon = max((r.cooldown_s for r in self._rules), default=0.0)
         for key, t in list(self._last_sent.items()):

@@ -19,6 +19,7 @@ from pathlib import Path
 from camera.capture.base import FrameSource, RawFrame
 from camera.capture.folder import ImageFolderSource
 from camera.capture.opencv_sources import LiveCaptureSource, VideoFileSource
+from camera.capture.picamera import PiCameraSource
 from camera.capture.worker import CaptureStats, CaptureWorker
 from camera.errors import CameraUnavailable
 
@@ -40,8 +41,6 @@ def open_source(spec: str) -> FrameSource:
     if _URL.match(spec):
         return LiveCaptureSource(spec)
     if spec == "picamera" or spec.startswith("picamera:"):
-        from camera.capture.picamera import PiCameraSource
-
         index = spec.partition(":")[2]
         if index and not index.isdigit():
             raise CameraUnavailable(f"{spec!r}: expected picamera or picamera:N with N a number")

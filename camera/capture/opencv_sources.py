@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -115,6 +116,5 @@ class LiveCaptureSource:
 
 
 def _is_linux() -> bool:
-    import sys
 
     return sys.platform.startswith("linux")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from platformdirs import user_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,6 @@ CACHE_VERSION = 2
 
 def default_cache_dir() -> Path:
     """``user_cache_dir("facecam")/eval`` (e.g. ``~/.cache/facecam/eval`` on Linux)."""
-    from platformdirs import user_cache_dir
-
     return Path(user_cache_dir("facecam")) / "eval"
 
 

@@ -58,6 +58,7 @@ from camera.evaluation.common import RunOptions, nearest_distances, photo_proble
 from camera.evaluation.datasets import Problem, list_photos, read_people
 from camera.evaluation.extract import ExtractStats, FacePolicy, embed_photos, get_engine
 from camera.evaluation.metrics import far_at
+from models import load_manifest
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,6 @@ def impostor_prior(model_id: str) -> ImpostorPrior | None:
     """The prior stored in ``models/manifest.toml`` for the entry with this ``model_id``
     (keys ``impostor_mean``, ``impostor_sd``, ``impostor_levels``,
     ``impostor_quantiles``, ``impostor_pairs``, ``impostor_source``); ``None`` when there is none."""
-    from models import load_manifest
-
     for e in load_manifest().values():
         if e.get("model_id") == model_id and "impostor_quantiles" in e:
             return ImpostorPrior(float(e["impostor_mean"]), float(e["impostor_sd"]),

@@ -19,8 +19,8 @@ import os
 import sys
 from pathlib import Path
 
-from camera.engines import DetectorSettings
-from camera.errors import FacecamError
+from camera.detect.config import DetectConfig
+from camera.errors import USER_ERRORS
 from camera.evaluation import render
 from camera.evaluation.cache import default_cache_dir
 from camera.evaluation.calibrate import calibrate_dir
@@ -30,6 +30,8 @@ from camera.evaluation.extract import FacePolicy
 from camera.evaluation.identify import evaluate_identify
 from camera.evaluation.pairs import evaluate_pairs
 from camera.evaluation.report import pct, write_json
+from camera.evaluation.video import evaluate_video, video_report
+from camera.evaluation.views import check_views
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _views(text: str) -> int:
-    from camera.views import check_views
 
     try:
         return check_views(int(text))
@@ -120,8 +121,8 @@ def _views(text: str) -> int:
 
 def _options(args: argparse.Namespace) -> RunOptions:
     default, per_engine = parse_detectors(args.detector)
-    settings = DetectorSettings(model=default, upsample=args.upsample,  # type: ignore[arg-type]
-                                max_width_px=args.max_width or None, min_face_px=args.min_face)
+    settings = DetectConfig(detector=default, upsample=args.upsample, detect_max_width=args.max_width or None,
+                            min_face_px=args.min_face)
     cache = None if args.no_cache else (args.cache_dir or default_cache_dir())
     progress = {"auto": None, "on": True, "off": False}[args.progress]
     return RunOptions(parse_engines(args.engine), settings, cache, args.workers, progress, per_engine)
@@ -179,10 +180,9 @@ def _main(args: argparse.Namespace, argv: list[str] | None) -> int:
             lines = [f"{e.engine}: precision {pct(e.precision)}, recall {pct(e.recall)} "
                      f"(TP {e.tp}, FP {e.fp}, FN {e.fn})" for e in result.engines]
         elif args.command == "video":
-            from camera.evaluation.video import evaluate_video, video_report
 
             result = evaluate_video(args.clip, args.expected, args.gallery, options.engines, args.tolerance,
-                                    {e: options.settings_for(e).model for e in options.engines})
+                                    {e: options.settings_for(e).detector or "" for e in options.engines})
             report = video_report(result)
             lines = [f"{e.engine}: precision {pct(e.score.precision)}, recall {pct(e.score.recall)} "
                      f"(TP {e.score.tp}, FP {e.score.fp}, FN {e.score.fn}), mean time to first alert "
@@ -198,7 +198,7 @@ def _main(args: argparse.Namespace, argv: list[str] | None) -> int:
         md, html = report.write(args.out / f"{args.command}.md")
         js = write_json({"command": args.command, "argv": list(sys.argv[1:] if argv is None else argv),
                          "result": result}, args.json or args.out / f"{args.command}.json")
-    except (FacecamError, FileNotFoundError, ValueError) as exc:
+    except (*USER_ERRORS, FileNotFoundError, ValueError) as exc:
         print(f"evaluate {args.command}: {exc}", file=sys.stderr)
         return 2
     for line in lines:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from camera.engines import ENGINES, DetectorSettings
+from camera.detect.config import DetectConfig
+from camera.engine import ENGINES
 from camera.errors import ConfigError
 from camera.evaluation.datasets import Problem
 from camera.evaluation.extract import FaceResult
@@ -30,22 +31,22 @@ class RunOptions:
     settings, cache folder (``None``: no cache), worker processes (``None``:
     CPU count) and whether to show a progress bar (``None``: on a terminal).
 
-    ``detectors`` overrides ``settings.model`` per engine name, because
-    engines offer different detectors (``dlib``: hog/cnn; ``onnx``: mmod/yunet).
+    ``detectors`` overrides ``settings.detector`` per engine name (e.g. dlib's
+    HOG for the ``dlib`` engine, MMOD for ``onnx``).
     """
 
     engines: tuple[str, ...] = ("dlib",)
-    settings: DetectorSettings = DetectorSettings()
+    settings: DetectConfig = DetectConfig(detector="hog", upsample=1)
     cache_dir: Path | None = None
     workers: int | None = None
     progress: bool | None = None
     detectors: dict[str, str] = field(default_factory=dict)
 
-    def settings_for(self, engine: str) -> DetectorSettings:
+    def settings_for(self, engine: str) -> DetectConfig:
         """The detector settings ``engine`` runs with (``ENGINE:EMBEDDER`` takes ``ENGINE``'s detector
         unless named itself)."""
         model = self.detectors.get(engine, self.detectors.get(engine.split(":", 1)[0]))
-        return self.settings if model is None else replace(self.settings, model=model)  # type: ignore[arg-type]
+        return self.settings if model is None else self.settings.model_copy(update={"detector": model})
 
     def describe_settings(self) -> str:
         """Each engine's settings, for reports."""
@@ -70,15 +71,9 @@ def parse_engines(text: str) -> tuple[str, ...]:
     ``ENGINE:EMBEDDER`` (e.g. ``onnx:my_embedder``) runs a user embedder from
     ``models.toml`` in the model directory (:func:`camera.evaluation.extract.get_engine`).
     """
-    from camera.engines import USER_EMBEDDER_ENGINES
-
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     if not names:
         raise ConfigError("--engine: expected one or more engine names, got none")
-    for n in names:
-        base, _, embedder = n.partition(":")
-        if embedder and base in ENGINES and base not in USER_EMBEDDER_ENGINES:
-            raise ConfigError(f"--engine {n}: user embedders run on {', '.join(USER_EMBEDDER_ENGINES)}, not {base}")
     unknown = [n for n in names if n.partition(":")[0] not in ENGINES]
     if unknown:
         raise ConfigError(f"unknown engine {', '.join(map(repr, unknown))}; "

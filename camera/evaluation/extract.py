@@ -34,18 +34,22 @@ import os
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 
-from camera.engines import DetectorSettings, Engine, create_engine
-from camera.errors import InvalidImage
+from camera.detect.config import DetectConfig
+from camera.engine import Engine, create_engine
+from camera.errors import FacecamError, InvalidImage
 from camera.evaluation.cache import CachedFace, EmbeddingCache, cache_key
+from camera.evaluation.views import check_views, embed_views
 from camera.imageio import decode_image, read_bytes, sha256_bytes
 from camera.types import Detections
+from models.convert import default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ class FacePolicy:
     The defaults of ``box_frac`` / ``box_dy`` are the median dlib HOG box on
     LFW deep-funneled 250x250 photos (108 px square, centre 8 px below
     the middle). ``views``: the face's vector is the mean over this many
-    views of its chip (:mod:`camera.views`; 1 = the chip alone).
+    views of its chip (:mod:`camera.evaluation.views`; 1 = the chip alone).
     """
 
     select: Literal["largest", "central", "whole"] = "largest"
@@ -82,7 +86,6 @@ class FacePolicy:
     views: int = field(default=1, repr=False)  # kept out of repr: see cache_repr
 
     def __post_init__(self) -> None:
-        from camera.views import check_views
 
         check_views(self.views)
 
@@ -158,10 +161,10 @@ def pick_face(det: Detections, width: int, height: int, select: str) -> int:
 
 # ---- worker side ---------------------------------------------------------------------------
 
-_ENGINES: dict[tuple[str, DetectorSettings, Path | None], Engine] = {}
+_ENGINES: dict[tuple[str, DetectConfig, Path | None], Engine] = {}
 
 
-def get_engine(name: str, settings: DetectorSettings) -> Engine:
+def get_engine(name: str, settings: DetectConfig) -> Engine:
     """The engine for ``(name, settings)``, built once per process and then reused.
 
     ``ENGINE:EMBEDDER`` builds ``ENGINE`` with the user embedder ``EMBEDDER`` of
@@ -170,7 +173,6 @@ def get_engine(name: str, settings: DetectorSettings) -> Engine:
     base, _, embedder = name.partition(":")
     model_dir = None
     if embedder:
-        from models.convert import default_cache_dir
 
         env = os.environ.get("FACECAM_MODEL_DIR")
         model_dir = Path(env).expanduser() if env else default_cache_dir()
@@ -193,16 +195,10 @@ def _init_worker(cores: tuple[int, ...], slot) -> None:
         slot.value += 1
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cores[k % len(cores)]})
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover - cv2 is a dependency
-        pass
+    cv2.setNumThreads(1)
 
 
-def _run_one(job: tuple[str, str, DetectorSettings, FacePolicy]) -> FaceResult:
-    from camera.views import embed_views
+def _run_one(job: tuple[str, str, DetectConfig, FacePolicy]) -> FaceResult:
 
     path, name, settings, policy = job
     t0 = time.perf_counter()
@@ -220,8 +216,9 @@ def _run_one(job: tuple[str, str, DetectorSettings, FacePolicy]) -> FaceResult:
                           t1 - t0, 0.0, time.perf_counter() - t1)
     det = engine.detector.detect(rgb)
     status = "detected"
-    if len(det) == 0 and policy.fallback_upsample and settings.upsample < 3:
-        det = get_engine(name, replace(settings, upsample=settings.upsample + 1)).detector.detect(rgb)
+    up = settings.upsample or 0
+    if len(det) == 0 and policy.fallback_upsample and up < 3:
+        det = get_engine(name, settings.model_copy(update={"upsample": up + 1})).detector.detect(rgb)
         status = "upsampled"
     n_faces = len(det)
     if n_faces:
@@ -239,7 +236,7 @@ def _run_one(job: tuple[str, str, DetectorSettings, FacePolicy]) -> FaceResult:
     t2 = time.perf_counter()
     emb = embed_views(engine.embedder, rgb, chosen, policy.views)
     t3 = time.perf_counter()
-    detail = {"upsampled": f"no face at upsample {settings.upsample}; found at {settings.upsample + 1}",
+    detail = {"upsampled": f"no face at upsample {up}; found at {up + 1}",
               "center_box": "no face found at any upsampling tried; embedded the fixed central box"}.get(status, "")
     if n_faces > 1:
         detail = f"{detail}; " if detail else ""
@@ -250,7 +247,7 @@ def _run_one(job: tuple[str, str, DetectorSettings, FacePolicy]) -> FaceResult:
 
 # ---- main side -----------------------------------------------------------------------------
 
-def embed_photos(paths: list[Path], engine_name: str, settings: DetectorSettings, policy: FacePolicy,
+def embed_photos(paths: list[Path], engine_name: str, settings: DetectConfig, policy: FacePolicy,
                  cache_dir: Path | None, workers: int | None = None,
                  progress: bool | None = None) -> tuple[dict[str, FaceResult], ExtractStats]:
     """Embed one face per photo with one engine; results keyed by ``str(path)``.
@@ -258,14 +255,16 @@ def embed_photos(paths: list[Path], engine_name: str, settings: DetectorSettings
     ``cache_dir`` ``None`` disables the cache. ``workers`` defaults to the CPU
     count; ``progress`` ``None`` shows a bar only on a terminal.
     """
-    from tqdm import tqdm
-
+    try:
+        from tqdm import tqdm  # the evaluation extra: pip install 'facecam[eval]'
+    except ImportError as exc:
+        raise FacecamError("evaluation needs tqdm and matplotlib: pip install 'facecam[eval]'") from exc
     start = time.perf_counter()
     engine = get_engine(engine_name, settings)
     model_id = engine.embedder.model_id
     unique = list(dict.fromkeys(str(p) for p in paths))
     results: dict[str, FaceResult] = {}
-    jobs: list[tuple[str, str, DetectorSettings, FacePolicy]] = []
+    jobs: list[tuple[str, str, DetectConfig, FacePolicy]] = []
     keys: dict[str, str] = {}
     for p in unique:
         try:

@@ -23,10 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from camera.app import engines_for
 from camera.config import Config, load_config
-from camera.errors import ConfigError, FacecamError
+from camera.engine import Engine
+from camera.errors import ConfigError, FacecamError, InvalidImage
 from camera.evaluation.calibrate import Recommendation, impostor_prior, recommend_threshold
+from camera.evaluation.datasets import list_photos
+from camera.evaluation.extract import pick_face
 from camera.fsutil import atomic_write
+from camera.gallery.store import Gallery
+from camera.imageio import decode_image, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +61,9 @@ def calibrate_gallery(root: Path, cfg: Config, target_far: float,
     Raises :class:`FacecamError` when the gallery holds no embeddings of the
     engine's model or too little to estimate a false-accept rate.
     """
-    from camera.app import engine_cache, enrolment_engine
-    from camera.gallery import Gallery
-
     if not (root / "gallery.sqlite3").is_file():  # reading must not create an empty gallery
         raise FacecamError(f"no gallery in {root}: enrol people first (facecam enroll)")
-    engine = enrolment_engine(cfg, engine_cache(cfg, root))
+    engine = engines_for(root).enrolment(cfg.engine)
     model_id, default_t = engine.embedder.model_id, float(engine.embedder.default_max_distance)
     with Gallery(root) as gallery:
         index = gallery.index(model_id)
@@ -154,14 +157,9 @@ def _edited(text: str, value: str) -> str:
     return f"{text}{sep}[matching]\nmax_distance = {value}\n"
 
 
-def _embed_negatives(directory: Path, engine) -> np.ndarray | None:
+def _embed_negatives(directory: Path, engine: Engine) -> np.ndarray | None:
     """The largest face of each photo in ``directory``, embedded by ``engine`` (the gallery's own
     engine and embedder); unreadable photos and photos without a face are skipped and logged."""
-    from camera.errors import InvalidImage
-    from camera.evaluation.datasets import list_photos
-    from camera.evaluation.extract import pick_face
-    from camera.imageio import decode_image, read_bytes
-
     paths = list_photos(directory)
     if not paths:
         raise FacecamError(f"--negatives-dir {directory}: no photos found")

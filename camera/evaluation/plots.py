@@ -9,9 +9,10 @@ from __future__ import annotations
 import io
 import logging
 
+import cv2
 import numpy as np
 
-from camera.errors import InvalidImage
+from camera.errors import FacecamError, InvalidImage
 from camera.evaluation.metrics import Roc
 from camera.imageio import load_image
 
@@ -24,11 +25,13 @@ THUMB_PX = 112
 
 
 def _plt():
-    import matplotlib
+    try:  # the evaluation extra: pip install 'facecam[eval]'
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise FacecamError("evaluation reports need matplotlib: pip install 'facecam[eval]'") from exc
     return plt
 
 
@@ -95,7 +98,6 @@ def bars_png(labels: list[str], values: list[float], title: str, ylabel: str,
 
 
 def _thumb(path: str, box: tuple[float, float, float, float] | None) -> np.ndarray:
-    import cv2
 
     try:
         rgb = load_image(path)

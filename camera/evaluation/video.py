@@ -21,12 +21,19 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from camera.alerts.sinks.memory import MemorySink
+from camera.app import build_pipeline, engines_for
+from camera.config import Config
 from camera.errors import FacecamError
+from camera.evaluation.report import Report, pct
+from camera.gallery.enroll import enroll_from_dir
+from camera.gallery.store import Gallery
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +143,6 @@ def run_clip(engine: str, clip: Path, gallery: Path, detector: str | None = None
     Returns the detections (alerts of kind arrived/recognised), the frames
     read and the loop's wall seconds.
     """
-    import os
-
-    from camera.app import build_pipeline, engine_cache, enrolment_engine
-    from camera.config import Config
-    from camera.enroll import enroll_from_dir
-    from camera.errors import FacecamError
-    from camera.gallery import Gallery
-
     base, _, embedder = engine.partition(":")
     engine_cfg: dict[str, object] = {"name": base}
     if embedder:
@@ -156,16 +155,18 @@ def run_clip(engine: str, clip: Path, gallery: Path, detector: str | None = None
     with tempfile.TemporaryDirectory(prefix="facecam-eval-video-") as tmp:
         root = Path(tmp)
         with Gallery(root) as g:
-            outcomes = enroll_from_dir(g, enrolment_engine(cfg, engine_cache(cfg, root)), gallery)
+            engines = engines_for(root)
+            outcomes = enroll_from_dir(g, engines.enrolment(cfg.engine), gallery)
             skipped = [o for o in outcomes if not o.ok]
             for o in skipped:
                 log.warning("gallery photo skipped: %s", o.reason)
-            pipeline = build_pipeline(cfg, root, g, sinks=[])
+            seen = MemorySink()
+            pipeline = build_pipeline(cfg, root, g, sinks=[seen], engines=engines)
             t = time.monotonic()
             summary = pipeline.run()
             wall = time.monotonic() - t
-    dets = [Detection(a.person, float(a.extra.get("video_time_s", "nan")), a.kind)
-            for a in pipeline.alerts if a.kind in ALERT_KINDS]
+    dets = [Detection(a.person, float("nan") if a.context.video_time_s is None else a.context.video_time_s,
+                      a.kind.value) for a in seen.alerts if a.kind in ALERT_KINDS]
     return dets, summary.cameras["eval"].frames, wall
 
 
@@ -189,8 +190,6 @@ def evaluate_video(clip: Path, expected_file: Path, gallery: Path, engines: tupl
 
 def video_report(result: VideoResult):
     """The Markdown/HTML report for ``evaluate video``."""
-    from camera.evaluation.report import Report, pct
-
     rep = Report(f"Video events: {result.clip}")
     rep.para(f"{len(result.expected)} expected appearances; an alert counts when it names the right person "
              f"within {result.tolerance_s:g} s of an appearance's window.")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camera.engines.base import DetectorSettings
+from camera.detect.config import DetectConfig
 from tests.conftest import AGEITGEY, DATA
 
 JOHNS = DATA / "davisking+dlib" / "johns"
@@ -71,9 +71,9 @@ def parsed_sp5():
 
 @pytest.fixture(scope="session")
 def onnx_engine(model_cache: Path):
-    from camera.engines import create_engine
+    from camera.engine import create_engine
 
-    return create_engine("onnx", DetectorSettings(model="mmod"), model_cache)
+    return create_engine("onnx", DetectConfig(detector="mmod", upsample=1), model_cache)
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from camera.geometry import similarity_transform
-from camera.mmod import resize_bilinear, resize_float_into
+from camera.dlibport.mmod import resize_bilinear, resize_float_into
+from camera.dlibport.transform import similarity_transform
 
 
 def _svd_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """5-point landmarks and face chips against dlib's own, on every face in the parity photos.
 
-Each test runs twice: with the C loops of ``camera._fast`` and with the numpy
+Each test runs twice: with the C loops of ``camera.dlibport._fast`` and with the numpy
 code (``backend``). Where the C module is not built the ``c`` runs skip,
 unless ``FACECAM_REQUIRE_NATIVE=1`` (set by .ci/run) makes that a failure.
 """
@@ -12,22 +12,22 @@ import os
 import numpy as np
 import pytest
 
-import camera.align
-from camera.align import face_chip, face_chip_details, face_chips, pyramid_down2
-from camera.landmarks import ShapePredictor
-from camera.native import native
+import camera.dlibport.align
+from camera.dlibport.align import face_chip, face_chip_details, face_chips, pyramid_down2
+from camera.dlibport.landmarks import ShapePredictor
+from camera.dlibport.native import native
 from tests.onnx_engine.conftest import parts_of
 
 
 @pytest.fixture(params=["c", "numpy"])
 def backend(request, monkeypatch) -> str:
-    """``c``: camera._fast for landmarks and chips; ``numpy``: the numpy code."""
+    """``c``: camera.dlibport._fast for landmarks and chips; ``numpy``: the numpy code."""
     if request.param == "c" and native() is None:
         if os.environ.get("FACECAM_REQUIRE_NATIVE") == "1":
-            pytest.fail("camera._fast is not built (FACECAM_REQUIRE_NATIVE=1): is a C compiler installed?")
-        pytest.skip("camera._fast is not built here")
+            pytest.fail("camera.dlibport._fast is not built (FACECAM_REQUIRE_NATIVE=1): is a C compiler installed?")
+        pytest.skip("camera.dlibport._fast is not built here")
     if request.param == "numpy":
-        monkeypatch.setattr(camera.align, "native", lambda: None)
+        monkeypatch.setattr(camera.dlibport.align, "native", lambda: None)
     return request.param
 
 
@@ -80,7 +80,7 @@ def test_c_and_numpy_give_the_same_chips_for_any_transform(face_photos, monkeypa
     """Random landmarks, far off the image too (zeros), and a grey image: the two paths agree
     pixel for pixel."""
     if native() is None:
-        pytest.skip("camera._fast is not built here")
+        pytest.skip("camera.dlibport._fast is not built here")
     rng = np.random.default_rng(3)
     photo = next(p for p in face_photos if p.path.name == "two_people.jpg")
     grey = np.ascontiguousarray(photo.rgb[..., 1])
@@ -94,7 +94,7 @@ def test_c_and_numpy_give_the_same_chips_for_any_transform(face_photos, monkeypa
         parts.append(np.round(template @ rot.T + c))
     parts = np.array(parts)
     fast = {"rgb": face_chips(photo.rgb, parts), "grey": [face_chip(grey, p) for p in parts]}
-    monkeypatch.setattr(camera.align, "native", lambda: None)
+    monkeypatch.setattr(camera.dlibport.align, "native", lambda: None)
     assert np.array_equal(fast["rgb"], face_chips(photo.rgb, parts))
     assert all(np.array_equal(f, face_chip(grey, p)) for f, p in zip(fast["grey"], parts, strict=True))
     assert fast["rgb"].any() and not fast["rgb"].all()  # some chips lie partly off the image
@@ -123,7 +123,7 @@ def test_c_loops_refuse_buffers_of_the_wrong_size() -> None:
     """A wrong size is a ValueError naming the array, never a read past the end."""
     fast = native()
     if fast is None:
-        pytest.skip("camera._fast is not built here")
+        pytest.skip("camera.dlibport._fast is not built here")
     src = np.zeros((20, 30, 3), np.uint8)
     out = np.zeros((10, 10, 3), np.uint8)
     with pytest.raises(ValueError, match="src"):
@@ -140,17 +140,17 @@ def test_c_loops_refuse_buffers_of_the_wrong_size() -> None:
 
 def test_c_and_numpy_build_the_same_detector_pyramid(face_photos, monkeypatch) -> None:
     """The MMOD canvas (every pyramid level, float32) is bit-identical on both paths."""
-    import camera.mmod
-    from camera.mmod import tiled_pyramid
+    import camera.dlibport.mmod
+    from camera.dlibport.mmod import tiled_pyramid
 
     if native() is None:
-        pytest.skip("camera._fast is not built here")
+        pytest.skip("camera.dlibport._fast is not built here")
     mean = (122.782, 117.001, 104.298)
     rng = np.random.default_rng(5)
     images = [p.rgb for p in face_photos[:4]] + [rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
                                                 for h, w in [(41, 300), (333, 47), (480, 640), (97, 101)]]
     fast = [tiled_pyramid(img, mean) for img in images]
-    monkeypatch.setattr(camera.mmod, "native", lambda: None)
+    monkeypatch.setattr(camera.dlibport.mmod, "native", lambda: None)
     for img, (canvas, rects) in zip(images, fast, strict=True):
         ref, ref_rects = tiled_pyramid(img, mean)
         assert rects == ref_rects and np.array_equal(canvas, ref)
@@ -160,7 +160,7 @@ def test_c_and_numpy_build_the_same_detector_pyramid(face_photos, monkeypatch) -
 def test_pyramid_level_refuses_regions_outside_or_overlapping() -> None:
     fast = native()
     if fast is None:
-        pytest.skip("camera._fast is not built here")
+        pytest.skip("camera.dlibport._fast is not built here")
     canvas = np.zeros((3, 50, 40), np.float32)
     i1, f1 = np.zeros(1, np.int32), np.ones(1, np.float32)
     with pytest.raises(ValueError, match="outside"):

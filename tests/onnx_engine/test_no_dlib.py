@@ -15,12 +15,13 @@ import json, sys
 for blocked in ("dlib", "_dlib_pybind11", "face_recognition", "face_recognition.api"):
     sys.modules[blocked] = None
 from pathlib import Path
-from camera.engines import DetectorSettings, create_engine
+from camera.detect.config import DetectConfig
+from camera.engine import create_engine
 from camera.imageio import load_image
 import camera.face_recognition as fr
 
 cache, photo = Path(sys.argv[1]), sys.argv[2]
-engine = create_engine("onnx", DetectorSettings(model="mmod"), cache)
+engine = create_engine("onnx", DetectConfig(detector="mmod", upsample=1), cache)
 rgb = load_image(photo)
 det = engine.detector.detect(rgb)
 emb = engine.embedder.embed(rgb, det)

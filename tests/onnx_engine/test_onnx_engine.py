@@ -12,9 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from camera.engines import ENGINES, create_engine
-from camera.engines.base import DetectorSettings
-from camera.engines.dlib_engine import DlibEmbedder
+from camera.detect import DETECTORS
+from camera.detect.config import DetectConfig
+from camera.embed import EMBEDDERS
+from camera.embed.dlib import DlibEmbedder
+from camera.engine import ENGINES, create_engine
 from camera.errors import ModelLoadError
 from camera.imageio import load_image
 from camera.types import Detections
@@ -50,7 +52,7 @@ def test_descriptors_within_1e4_of_dlib(face_photos, dlib_shapes, dlib_descripto
 
 
 def test_embedder_shares_the_dlib_model_id_and_threshold(onnx_engine) -> None:
-    assert onnx_engine.embedder.model_id == DlibEmbedder.model_id == "dlib_resnet_v1/sp5-chip150-pad0.25"
+    assert onnx_engine.embedder.model_id == DlibEmbedder().model_id == "dlib_resnet_v1/sp5-chip150-pad0.25"
     assert onnx_engine.embedder.default_max_distance == 0.6
 
 
@@ -73,7 +75,7 @@ def mmod_results(model_cache, dlib_models):
     out = []
     for name, width, up in MMOD_CASES:
         rgb = _resized(load_image(FACES_DETECTION / name), width)
-        settings = DetectorSettings(model="mmod", upsample=up, max_width_px=None, min_face_px=0)
+        settings = DetectConfig(detector="mmod", upsample=up, detect_max_width=None, min_face_px=0)
         ours = create_engine("onnx", settings, model_cache).detector.detect(rgb)
         found = dlib_models["cnn"](rgb, up)
         boxes = np.array([(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()) for d in found])
@@ -96,10 +98,10 @@ def test_mmod_same_boxes_and_scores_as_dlib(mmod_results) -> None:
 
 def test_mmod_downscaled_detection_maps_boxes_back(model_cache) -> None:
     rgb = load_image(FACES_DETECTION / "bald_guys.jpg")
-    full = create_engine("onnx", DetectorSettings(model="cnn", upsample=0, max_width_px=800, min_face_px=0),
+    full = create_engine("onnx", DetectConfig(detector="cnn", upsample=0, detect_max_width=800, min_face_px=0),
                          model_cache).detector.detect(rgb)
     small = _resized(rgb, 800)
-    direct = create_engine("onnx", DetectorSettings(model="mmod", upsample=0, max_width_px=None, min_face_px=0),
+    direct = create_engine("onnx", DetectConfig(detector="mmod", upsample=0, detect_max_width=None, min_face_px=0),
                            model_cache).detector.detect(small)
     assert len(full) == len(direct) > 0
     assert np.allclose(full.xyxy, direct.xyxy * np.float32(rgb.shape[1] / 800), atol=1e-3)
@@ -108,7 +110,7 @@ def test_mmod_downscaled_detection_maps_boxes_back(model_cache) -> None:
 
 
 def test_detect_batch_equals_one_by_one(model_cache) -> None:
-    detector = create_engine("onnx", DetectorSettings(model="mmod", upsample=0), model_cache).detector
+    detector = create_engine("onnx", DetectConfig(detector="mmod", upsample=0), model_cache).detector
     imgs = [load_image(FACES_DETECTION / n) for n in ("2008_001322.jpg", "2008_002506.jpg", "2009_004587.jpg")]
     one = [detector.detect(i) for i in imgs]
     batch = detector.detect_batch(imgs)
@@ -118,25 +120,26 @@ def test_detect_batch_equals_one_by_one(model_cache) -> None:
 
 def test_min_face_px_drops_small_faces(model_cache) -> None:
     rgb = _resized(load_image(FACES_DETECTION / "bald_guys.jpg"), 800)
-    s = DetectorSettings(model="mmod", upsample=0, max_width_px=None, min_face_px=0)
+    s = DetectConfig(detector="mmod", upsample=0, detect_max_width=None, min_face_px=0)
     every = create_engine("onnx", s, model_cache).detector.detect(rgb)
     cut = float(np.median(every.sizes)) + 1
-    s2 = DetectorSettings(model="mmod", upsample=0, max_width_px=None, min_face_px=int(cut))
+    s2 = DetectConfig(detector="mmod", upsample=0, detect_max_width=None, min_face_px=int(cut))
     fewer = create_engine("onnx", s2, model_cache).detector.detect(rgb)
     assert 0 < len(fewer) < len(every) and fewer.sizes.min() >= int(cut)
 
 
-def test_registry_lists_onnx() -> None:
-    assert ENGINES["onnx"] == "camera.engines.onnx_engine:create"
+def test_registries_name_the_onnx_engine_and_its_stages() -> None:
+    assert ENGINES["onnx"].detector == "mmod" and ENGINES["onnx"].embedder == "dlib_resnet"
+    assert DETECTORS["mmod"].factory == "camera.detect.mmod:create" and EMBEDDERS["dlib_resnet"]
 
 
 @pytest.mark.parametrize("model, error", [
-    ("hog", "set the detector model to 'mmod'"),
-    ("yunet", "fetch it with `python scripts/fetch_models.py yunet_2023mar"),  # not fetched into this cache
+    ("yunet", "fetch it with `python scripts/fetch_models.py yunet_2026may"),  # not fetched into this cache
+    ("hogg", r"not built in \(mmod, yunet, hog, dlib_cnn\) and not a user detector"),
 ])
-def test_detectors_other_than_mmod_are_refused(model_cache, model: str, error: str) -> None:
+def test_a_missing_or_unknown_detector_is_a_clear_error(model_cache, model: str, error: str) -> None:
     with pytest.raises(ModelLoadError, match=error):
-        create_engine("onnx", DetectorSettings(model=model), model_cache)
+        create_engine("onnx", DetectConfig(detector=model), model_cache)
 
 
 def test_non_rgb_input_is_refused(onnx_engine) -> None:

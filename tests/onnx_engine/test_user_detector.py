@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from camera.config import Config, ConfigError, load_config
-from camera.engines import create_engine
-from camera.engines.base import DetectorSettings
+from camera.detect.config import DetectConfig
+from camera.engine import create_engine
 from camera.errors import ModelLoadError
 
 #: the generated model's fixed landmark offsets, in stride units from the cell's corner
@@ -101,13 +101,13 @@ def _frame(h: int, w: int, square: tuple[int, int, int]) -> np.ndarray:
 
 
 def test_a_registered_detector_finds_the_square(model_dir: Path) -> None:
-    engine = create_engine("onnx", DetectorSettings(model="door_yunet", upsample=0, max_width_px=None), model_dir)
+    engine = create_engine("onnx", DetectConfig(detector="door_yunet", upsample=0, detect_max_width=None), model_dir)
     det = engine.detector.detect(_frame(256, 320, (128, 64, 32)))  # grid cell (col 4, row 2) of stride 32
     assert len(det) == 1
     assert det.xyxy[0].tolist() == pytest.approx([112, 48, 176, 112], abs=1e-3)  # 64 px centred on the cell
     assert det.scores[0] == pytest.approx(1.0, abs=1e-3)
     expected = [[(4 + KPS[2 * i]) * 32, (2 + KPS[2 * i + 1]) * 32] for i in range(5)]
-    assert np.allclose(det.landmarks[0], expected, atol=1e-3)
+    assert det.landmarks is not None and np.allclose(det.landmarks.points[0], expected, atol=1e-3)
     assert len(engine.detector.detect(np.zeros((256, 320, 3), np.uint8))) == 0  # no square: nothing
 
 
@@ -115,19 +115,19 @@ def test_boxes_come_back_in_full_resolution_pixels(model_dir: Path) -> None:
     """Detection on a copy 320 px wide (half size): boxes are mapped back to the 640 px frame,
     and a detector asked to upsample once finds the same box on an 160 px wide copy."""
     rgb = _frame(512, 640, (256, 128, 64))  # half size: the 32 px square of the first test
-    det = create_engine("onnx", DetectorSettings(model="door_yunet", upsample=0, max_width_px=320),
+    det = create_engine("onnx", DetectConfig(detector="door_yunet", upsample=0, detect_max_width=320),
                         model_dir).detector.detect(rgb)
     assert len(det) == 1 and det.xyxy[0].tolist() == pytest.approx([224, 96, 352, 224], abs=1e-2)
-    det = create_engine("onnx", DetectorSettings(model="door_yunet", upsample=1, max_width_px=160),
+    det = create_engine("onnx", DetectConfig(detector="door_yunet", upsample=1, detect_max_width=160),
                         model_dir).detector.detect(rgb)
     assert len(det) == 1 and det.xyxy[0].tolist() == pytest.approx([224, 96, 352, 224], abs=1e-2)
 
 
 def test_the_pinned_sha256_and_the_name_are_checked(model_dir: Path) -> None:
     with pytest.raises(ModelLoadError, match="refusing to run it"):
-        create_engine("onnx", DetectorSettings(model="tampered"), model_dir)
+        create_engine("onnx", DetectConfig(detector="tampered"), model_dir)
     with pytest.raises(ModelLoadError) as err:
-        create_engine("onnx", DetectorSettings(model="door_yunnet"), model_dir)
+        create_engine("onnx", DetectConfig(detector="door_yunnet"), model_dir)
     assert "not built in" in str(err.value) and "door_yunet, tampered" in str(err.value)
 
 
@@ -141,19 +141,16 @@ def test_bad_detector_entries_say_which_key(tmp_path: Path, body: str, message: 
     (tmp_path / "models.toml").write_text(f'[bad]\nkind = "detector"\nfile = "x.onnx"\nsha256 = "{"0" * 64}"\n'
                                           f"{body}\n")
     with pytest.raises(ModelLoadError) as err:
-        create_engine("onnx", DetectorSettings(model="bad"), tmp_path)
+        create_engine("onnx", DetectConfig(detector="bad"), tmp_path)
     assert message in str(err.value) and "[bad]" in str(err.value)
 
 
-def test_config_takes_a_user_detector_for_onnx_only(tmp_path: Path) -> None:
-    assert Config.model_validate({"engine": {"detector": "door_yunet"}}).engine.resolved_detector == "door_yunet"
+def test_config_takes_a_user_detector_with_any_engine(tmp_path: Path) -> None:
+    assert Config.model_validate({"engine": {"detector": "door_yunet"}}).engine.detector_name == "door_yunet"
     cfg = tmp_path / "facecam.toml"
-    cfg.write_text('[engine]\nname = "dlib"\ndetector = "door_yunet"\n')
-    with pytest.raises(ConfigError, match="dlib engine detects with hog or cnn/mmod"):
-        load_config(cfg)
-    cfg.write_text('[engine]\nname = "dlib"\n[cameras.door]\nsource = "0"\n[cameras.door.engine]\ndetector = "yunet"\n')
-    with pytest.raises(ConfigError, match="cameras.door.engine"):
-        load_config(cfg)
+    cfg.write_text('[engine]\nname = "dlib"\n[cameras.door]\nsource = "0"\n[cameras.door.engine]\ndetector = "door_yunet"\n')
+    loaded = load_config(cfg)
+    assert loaded.engine_for("door").detector_name == "door_yunet" and loaded.engine_for("door").embedder_name == "dlib"
     cfg.write_text('[engine]\ndetector = "../etc/passwd"\n')
     with pytest.raises(ConfigError, match="detector"):
         load_config(cfg)

@@ -17,13 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camera.engines import DetectorSettings, create_engine
-from camera.errors import ConfigError, ModelLoadError
+from camera.detect.config import DetectConfig
+from camera.engine import create_engine
+from camera.errors import ModelLoadError
 from camera.imageio import load_image
+from models.user import EmbedderSpec, user_entry
 from tests.conftest import AGEITGEY, HAMILTON, facecam
 
 KNN = AGEITGEY / "knn_examples"
-SETTINGS = DetectorSettings(model="mmod", upsample=1)
+SETTINGS = DetectConfig(detector="mmod", upsample=1)
 
 
 def _sha(path: Path) -> str:
@@ -207,8 +209,6 @@ alignment = "dlib_chip"\ndefault_max_distance = 0.6\n""")
     ('kind = "tracker"', "kind = 'tracker'"),
 ])
 def test_bad_entries_say_which_key(tmp_path, body, message) -> None:
-    from camera.engines.user_models import EmbedderSpec, user_entry
-
     _write_manifest(tmp_path, f"[bad]\n{body}\n")
     with pytest.raises(ModelLoadError) as err:
         EmbedderSpec.from_entry("bad", user_entry("bad", tmp_path, "embedder"))
@@ -216,15 +216,15 @@ def test_bad_entries_say_which_key(tmp_path, body, message) -> None:
 
 
 def test_builtin_names_and_kinds_are_kept_apart(user_dir, tmp_path) -> None:
-    from camera.engines.user_models import user_entry
-
     with pytest.raises(ModelLoadError, match="a detector, not a embedder"):
         user_entry("a_detector", user_dir, "embedder")
     _write_manifest(tmp_path, '[dlib_resnet_v1]\nkind = "embedder"\n')
     with pytest.raises(ModelLoadError, match="built-in model name"):
         user_entry("dlib_resnet_v1", tmp_path, "embedder")
-    with pytest.raises(ConfigError, match="runs only its own embedder"):
-        create_engine("dlib", DetectorSettings(), user_dir, embedder="same_resnet")
+    # detectors and embedders are chosen apart: the dlib engine's HOG with a user embedder
+    mixed = create_engine("dlib", DetectConfig(), user_dir, embedder="same_resnet")
+    assert mixed.embedder.model_id == EmbedderSpec.from_entry("same_resnet", user_entry("same_resnet", user_dir,
+                                                                                         "embedder")).model_id
 
 
 def test_fetch_models_reads_the_user_manifest(served, tmp_path) -> None:

@@ -1,0 +1,71 @@
+"""Face detection: a registry of detectors, one module each.
+
+Adding a detector is one module with a ``create(cfg, upsample, model_dir)``
+factory and one line in :data:`DETECTORS`. Names not in the registry are
+looked up as detector entries of the user's ``models.toml``
+(:mod:`camera.detect.user`), run by one of :data:`RUNTIMES`; an unknown name
+raises, listing the valid ones. Modules are imported only when chosen, so
+choosing ``mmod`` never imports dlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from camera.detect import user
+from camera.detect.base import FaceDetector
+from camera.detect.config import DetectConfig
+
+__all__ = ["ALIASES", "DETECTORS", "RUNTIMES", "DetectConfig", "DetectorEntry", "FaceDetector", "create_detector",
+           "resolve"]
+
+
+@dataclass(frozen=True)
+class DetectorEntry:
+    """A built-in detector: its factory (``"module:function"``), the upsampling it runs at by default, and
+    the least it runs at on enrolment photos (HOG and MMOD find faces from ~80 and ~40 px at upsample 0;
+    YuNet finds close-ups best as they are: doubling a portrait costs it the face)."""
+
+    factory: str
+    default_upsample: int
+    enrol_upsample: int
+    summary: str
+
+
+DETECTORS: dict[str, DetectorEntry] = {
+    "mmod": DetectorEntry("camera.detect.mmod:create", 0, 1, "dlib's MMOD CNN on onnxruntime; turned faces too"),
+    "yunet": DetectorEntry("camera.detect.yunet:create", 0, 0, "OpenCV Zoo's YuNet (fetched); five landmarks"),
+    "hog": DetectorEntry("camera.detect.dlib:create_hog", 1, 1, "dlib's HOG; frontal faces (facecam[dlib])"),
+    "dlib_cnn": DetectorEntry("camera.detect.dlib:create_cnn", 0, 1, "dlib's own MMOD CNN (facecam[dlib])"),
+}
+
+#: other names for built-in detectors
+ALIASES: dict[str, str] = {"cnn": "mmod"}
+
+#: how user detectors run: ``runtime`` of a models.toml entry -> "module:Class",
+#: built as ``Class(cfg, upsample, path, min_score=..., nms_iou=..., top_k=...)``.
+RUNTIMES: dict[str, str] = {"cv2.FaceDetectorYN": "camera.detect.yunet:YuNetDetector"}
+
+
+def resolve(name: str) -> str:
+    """The registry name of ``name`` (aliases followed); user detector names come back unchanged."""
+    return ALIASES.get(name, name)
+
+
+def create_detector(name: str, cfg: DetectConfig, model_dir: Path) -> FaceDetector:
+    """The detector called ``name``, with ``cfg``'s size settings; models are kept in ``model_dir``.
+
+    ``cfg.upsample`` ``None`` means the detector's own default (0 for user detectors).
+    Raises :class:`~camera.errors.ModelLoadError` for an unknown or broken detector.
+    """
+    name = resolve(name)
+    e = DETECTORS.get(name)
+    if e is None:
+        upsample = cfg.upsample if cfg.upsample is not None else 0
+        return user.create(name, cfg, upsample, model_dir, RUNTIMES, tuple(DETECTORS))
+    upsample = cfg.upsample if cfg.upsample is not None else e.default_upsample
+    module, factory = e.factory.split(":")
+    detector: FaceDetector = getattr(importlib.import_module(module), factory)(cfg, upsample, model_dir)
+    return detector

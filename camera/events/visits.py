@@ -1,0 +1,193 @@
+"""From track decisions to visits, as a state machine without I/O: each call returns the effects to carry out.
+
+- A track named P starts a visit: an :class:`OpenEvent` with the frame of its
+  best face. A new track of P on the same camera that starts within
+  ``[alerts] cooldown_s`` seconds (camera clock) of P's last visit there
+  ending continues that visit instead (a person who turned away for a
+  moment is not a new visit): that is the per-person cooldown
+  (:mod:`camera.alerts.cooldown`).
+- P's first visit while away raises ``arrived``; a new visit while home
+  raises ``recognised``; P unseen for ``[presence] away_after_s`` raises
+  ``left`` (:mod:`camera.events.presence`).
+- A track decided :data:`~camera.types.UNKNOWN` is a visit of its own and
+  raises ``recognised`` with person ``unknown`` (at most once per
+  ``cooldown_s`` per camera, and not at all with ``alert_unknown = false``).
+  If later faces name it after all, the event is renamed and P arrives.
+- When a track ends, its event gets its end time, final distance and the
+  embeddings of its faces (for ``facecam label``).
+
+The effects (:data:`Effect`) are carried out in order by
+:class:`camera.events.writer.EventWriter`, off the inference thread: event
+rows and pictures, presence rows, then the alerts (whose snapshot path the
+writer fills in once the picture is on disk).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from camera.alerts.cooldown import Cooldowns, cooling
+from camera.events.presence import ARRIVED, PersonState, PresenceBoard
+from camera.track.decision import TrackDecision
+from camera.track.tracker import Track
+from camera.types import UNKNOWN, Alert, AlertContext, AlertKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OpenEvent:
+    """Store a new visit: ``rgb`` is the frame of its best face (or ``None``), ``box_xyxy`` that face (pixels)."""
+
+    event_id: str
+    camera: str
+    track: int
+    person: str
+    start: dt.datetime
+    end: dt.datetime
+    start_s: float
+    end_s: float
+    distance: float
+    quality: float
+    rgb: np.ndarray | None
+    box_xyxy: np.ndarray | None
+    vectors: np.ndarray
+    model_id: str
+
+
+@dataclass(frozen=True)
+class UpdateEvent:
+    """Extend visit ``event_id`` to ``end``; rename it, set its distance or its faces' vectors when given."""
+
+    event_id: str
+    end: dt.datetime
+    end_s: float
+    person: str | None = None
+    distance: float | None = None
+    vectors: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SavePresence:
+    """Store one person's presence (for ``facecam events`` and the web app)."""
+
+    state: PersonState
+
+
+Effect = OpenEvent | UpdateEvent | SavePresence | Alert
+
+
+class VisitBook:
+    """The visits of a run (see the module docstring); call from one thread (the inference loop).
+
+    ``cooldown_s`` is ``[alerts] cooldown_s``; ``alert_unknown`` whether
+    unknown faces raise alerts; ``model_id`` the embedder's, stored with each event.
+    """
+
+    def __init__(self, presence: PresenceBoard, cooldown_s: float, alert_unknown: bool, model_id: str) -> None:
+        self.presence = presence
+        self.cooldown_s = cooldown_s
+        self.alert_unknown = alert_unknown
+        self.model_id = model_id
+        self._unknown_alerts = Cooldowns()
+        #: (camera, track id) -> the event of that track's visit
+        self._event_of: dict[tuple[str, int], str] = {}
+        #: (camera, person) -> (event id, camera clock s) of their last visit there that ended
+        self._recent: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def decided(self, track: Track, upgraded: bool) -> list[Effect]:
+        """``track`` was just decided (or, ``upgraded``, turned from unknown to a name)."""
+        d = track.decision
+        if d is None or d.person is None:
+            return []
+        person, key = d.person, (track.camera, track.id)
+        if person == UNKNOWN:
+            effects: list[Effect] = [self._open(track, d)]
+            if self.alert_unknown and self._unknown_alerts.allow(track.camera, track.last_s, self.cooldown_s):
+                effects.append(self._alert(track, d, person, AlertKind.RECOGNISED))
+            return effects
+        effects = []
+        recent = self._recent.get((track.camera, person))
+        if upgraded and key in self._event_of:
+            effects.append(UpdateEvent(self._event_of[key], track.last_wall, track.last_s, person=person,
+                                       distance=d.distance))
+            new_visit = True
+        elif recent is not None and cooling(recent[1], track.first_s, self.cooldown_s):
+            self._event_of[key] = recent[0]
+            new_visit = False
+            log.info("%s: track %d continues the visit of %s (event %s)", track.camera, track.id, person,
+                     recent[0])
+        else:
+            effects.append(self._open(track, d))
+            new_visit = True
+        change = self.presence.seen(person, track.camera, track.last_s, track.last_wall)
+        state = self.presence.state(person)
+        if change == ARRIVED and state is not None:
+            effects += [SavePresence(state), self._alert(track, d, person, AlertKind.ARRIVED)]
+        elif new_visit:
+            effects.append(self._alert(track, d, person, AlertKind.RECOGNISED))
+        return effects
+
+    def seen(self, track: Track) -> None:
+        """``track`` was detected on this frame: keep its person's presence fresh."""
+        d = track.decision
+        if d is not None and d.is_known and d.person is not None:
+            self.presence.seen(d.person, track.camera, track.last_s, track.last_wall)
+
+    def ended(self, track: Track) -> list[Effect]:
+        """``track`` ended: close its visit."""
+        d = track.decision
+        event_id = self._event_of.pop((track.camera, track.id), None)
+        if event_id is None or d is None or d.person is None:
+            if track.embedded:
+                log.debug("%s: track %d ended undecided (%d faces embedded)", track.camera, track.id,
+                          len(track.embedded))
+            return []
+        if d.is_known:
+            self._recent[(track.camera, d.person)] = (event_id, track.last_s)
+        vectors = np.stack([e.vector for e in track.embedded])
+        return [UpdateEvent(event_id, track.last_wall, track.last_s, distance=d.distance, vectors=vectors)]
+
+    def tick(self, camera: str, t_s: float, wall: dt.datetime) -> list[Effect]:
+        """Advance ``camera``'s clock to ``t_s`` seconds (``wall`` UTC): who left."""
+        effects: list[Effect] = []
+        for state in self.presence.tick(camera, t_s, wall):
+            effects += [SavePresence(state),
+                        Alert(uuid.uuid4().hex, state.camera, wall, state.person, float("nan"), (0.0, 0.0, 0.0, 0.0),
+                              kind=AlertKind.LEFT, context=AlertContext(last_seen=state.last_seen))]
+        self._unknown_alerts.forget_before(t_s - self.cooldown_s)
+        return effects
+
+    def close(self) -> list[Effect]:
+        """Everyone's last presence, to store at shutdown."""
+        return [SavePresence(s) for s in self.presence.states()]
+
+    def _open(self, track: Track, d: TrackDecision) -> OpenEvent:
+        best = track.best
+        event_id = uuid.uuid4().hex
+        self._event_of[(track.camera, track.id)] = event_id
+        frame = None if best is None else best.candidate.frame
+        log.info("%s: visit of %s, event %s (track %d, distance %.3f, %d faces)", track.camera, d.person, event_id,
+                 track.id, d.distance, len(track.embedded))
+        return OpenEvent(event_id, track.camera, track.id, d.person or UNKNOWN, track.first_wall, track.last_wall,
+                         track.first_s, track.last_s, d.distance,
+                         0.0 if best is None else best.observation.quality,
+                         None if frame is None else frame.rgb, None if best is None else best.candidate.box_xyxy,
+                         np.stack([e.vector for e in track.embedded]) if track.embedded else np.zeros((0, 128)),
+                         self.model_id)
+
+    def _alert(self, track: Track, d: TrackDecision, person: str, kind: AlertKind) -> Alert:
+        best = track.best
+        box = best.candidate.box_xyxy if best is not None else track.box_xyxy
+        frame = best.candidate.frame if best is not None else None
+        log.info("%s: %s %s (distance %.3f, %d of %d good faces agree)", track.camera, kind.value, person,
+                 d.distance, d.votes, d.good)
+        context = AlertContext(event_id=self._event_of.get((track.camera, track.id)), track=track.id, votes=d.votes,
+                               video_time_s=round(track.last_s, 3), frame=None if frame is None else frame.index)
+        return Alert(uuid.uuid4().hex, track.camera, track.last_wall, person, d.distance,
+                     tuple(float(v) for v in box), kind=kind, context=context)  # type: ignore[arg-type]

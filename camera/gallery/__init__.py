@@ -1,0 +1,1 @@
+"""The household's enrolled people: the gallery store (photos are the source of truth) and enrolment."""
