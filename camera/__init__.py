@@ -1,9 +1,16 @@
 """facecam: local, private face recognition for smart-home cameras.
 
-The package reads like the data's path: ``capture`` (frame sources) →
-``engines`` (detection, landmarks, embedding) → ``matching`` → ``alerts``,
-with ``gallery`` (the enrolled people), ``config`` and ``pipeline`` (the one
-place that wires the stages together). ``cli`` is the ``facecam`` command.
+The package reads like the data's path, one folder per stage: ``capture``
+(frame sources) → ``motion`` (is anything moving?) → ``detect`` (faces, a
+registry of detectors) → ``track`` (quality, tracks, the decision over a
+track) → ``embed`` (descriptors, a registry of embedders) → ``matching``
+(against the ``gallery``) → ``events`` (visits, presence, the event store)
+→ ``alerts`` (rules, the outbox, the sinks). ``pipeline`` is the one place
+that wires the stages together, ``app`` builds everything from ``config``,
+``service`` is what the CLI and the web API do, ``cli`` is the ``facecam``
+command. ``dlibport`` is dlib's face pipeline without dlib;
+``face_recognition`` a drop-in for that library's API; ``evaluation`` the
+offline measurements. See ``docs/architecture.md``.
 """
 
 __version__ = "0.1.0"
