@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import platformdirs
@@ -30,7 +31,7 @@ from camera.events.store import EventStore
 from camera.events.visits import VisitBook
 from camera.gallery.enroll import rebuild
 from camera.gallery.store import Gallery
-from camera.pipeline import CameraSetup, Pipeline
+from camera.pipeline import CameraSetup, CameraStats, FrameObserver, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +137,15 @@ def build_sinks(cfg: Config, root: Path, persons: Sequence[str] = (), cameras: S
 
 
 def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertSink] | None = None,
-                   engines: Engines | None = None) -> Pipeline:
+                   engines: Engines | None = None, extra_sinks: Sequence[AlertSink] = (),
+                   observers: Sequence[FrameObserver] = ()) -> Pipeline:
     """Every configured camera, with its engine, gallery snapshot and settings, ready to run.
 
     Stored photos without an embedding from the engine's model are embedded
     first (a model change rebuilds the gallery from its photos). ``sinks``
-    ``None`` builds the configured ones (:func:`build_sinks`); a list replaces them.
+    ``None`` builds the configured ones (:func:`build_sinks`); a list replaces
+    them. ``extra_sinks`` get every alert too, outside the outbox (the web
+    app's feed); ``observers`` every processed frame (the web app's live view).
     """
     if not cfg.cameras:
         raise ConfigError("no camera to run: give --source, or add a [cameras.NAME] table with a source")
@@ -157,7 +161,7 @@ def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertS
         if len(index) == 0:
             log.warning("the gallery has no one enrolled: every face will be 'unknown' "
                         "(enrol with `facecam enroll NAME PHOTO...`)")
-        setups.append(CameraSetup(name, open_source(cam.source), engine, index, gallery.negatives(model_id),
+        setups.append(CameraSetup(name, open_source(cam.source, cam.loop, pace=cam.realtime is not False), engine, index, gallery.negatives(model_id),
                                   cfg.max_distance_for(name, engine.embedder.default_max_distance),
                                   cfg.motion_for(name), cam.fps_cap, cam.realtime))
     board = PresenceBoard(cfg.presence)
@@ -165,4 +169,28 @@ def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertS
         sinks = build_sinks(cfg, root, [p.name for p in gallery.people()], list(cfg.cameras), board)
     visits = VisitBook(board, cfg.alerts.cooldown_s, cfg.alerts.alert_unknown, setups[0].engine.embedder.model_id)
     store = EventStore(root, cfg.events, repair=True)
-    return Pipeline(setups, sinks, visits, store, cfg.tracking, attach_snapshots=cfg.alerts.snapshots)
+    return Pipeline(setups, [*sinks, *extra_sinks], visits, store, cfg.tracking, attach_snapshots=cfg.alerts.snapshots,
+                    observers=observers)
+
+
+def status_snapshot(pipeline: Pipeline) -> Callable[[], dict]:
+    """A function giving the running pipeline's per-camera counters, with frames per second since the last call."""
+    last: dict[str, tuple[float, int]] = {}
+    started = time.monotonic()
+
+    def snapshot() -> dict:
+        now = time.monotonic()
+        dropped = {w.camera: w.stats for w in pipeline.workers}
+        cameras = {}
+        stats = {c.name: CameraStats() for c in pipeline.cameras} | dict(pipeline.live_stats)  # before the first frame too
+        for name, st in stats.items():
+            t0, f0 = last.get(name, (started, 0))
+            fps = (st.frames - f0) / (now - t0) if now > t0 else 0.0
+            last[name] = (now, st.frames)
+            cap = dropped.get(name)
+            cameras[name] = {"frames": st.frames, "fps": round(fps, 2), "dropped": cap.dropped if cap else 0,
+                             "reconnects": cap.reconnects if cap else 0, "faces": st.faces, "alerts": st.alerts,
+                             "visits": st.events, "errors": st.errors}
+        return {"cameras": cameras, "problems": pipeline.problems()}
+
+    return snapshot

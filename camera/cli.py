@@ -9,31 +9,39 @@ standard error, starting with ``facecam: error:``.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
 import signal
 import sys
 import tempfile
-import time
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from camera import __version__
 from camera.alerts.sinks.jsonl import JsonlSink
 from camera.alerts.sinks.memory import MemorySink
-from camera.app import build_pipeline, data_dir, engines_for
+from camera.app import OUTBOX_DB, build_pipeline, data_dir, engines_for, status_snapshot
 from camera.config import Config, load_config
 from camera.demo import DEMO_PERSON, demo_photo, render_clip
 from camera.errors import USER_ERRORS, FacecamError
 from camera.evaluation.cli import main as evaluate_main
 from camera.evaluation.gallery_calibrate import calibrate_gallery, describe, rounded, set_max_distance
+from camera.fsutil import DataDirLock, DirectoryLocked
 from camera.gallery.enroll import EnrolOutcome, EnrolStatus, enroll_photos
 from camera.gallery.store import Gallery, validate_name
 from camera.imageio import load_image
-from camera.pipeline import Pipeline
+from camera.redact import LogFilter, one_line, redact_text
 from camera.service import Service
 from camera.status import StatusWriter, format_status
+from camera.web.accounts import Accounts, check_password, check_user_name
+from camera.web.app import WebContext
+from camera.web.config import parse_listen
+from camera.web.feed import AlertFeed, OutboxTail
+from camera.web.live import LiveView
+from camera.web.server import start_web
 
 log = logging.getLogger("camera")
 
@@ -62,11 +70,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source", help="video file, photo folder, 0 or /dev/videoN, rtsp:// or http:// URL, "
                      "picamera (replaces the config's cameras)")
     run.add_argument("--camera", default="default", help="camera name for --source (default: default)")
+    run.add_argument("--loop", action="store_true", help="play --source (a video file or photo folder) over and "
+                     "over in real time, like a live camera")
     run.add_argument("--jsonl", help="write alerts as JSON lines to FILE ('-' for standard output)")
     run.add_argument("--max-distance", type=float, help="name a face only at or below this distance")
     run.add_argument("--fps-cap", type=float, help="process at most this many frames a second")
     run.add_argument("--cooldown", type=float, help="seconds before the same person alerts again")
     run.add_argument("--snapshots", action="store_true", default=None, help="save a JPEG per alert")
+    run.add_argument("--web", metavar="[HOST:]PORT", help="also serve the web app and API here (e.g. 8080, "
+                     "0.0.0.0:8080); default: [web] in the config")
+
+    web = sub.add_parser("web", help="serve the web app and API from the data directory (no cameras, no live view)")
+    _common(web)
+    web.add_argument("--web", metavar="[HOST:]PORT", help="where to listen (default: [web] host and port)")
+
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--data-dir", type=Path, help="the daemon's data directory")
+    where.add_argument("--config", type=Path, help="TOML config file")
+    user = sub.add_parser("user", help="accounts of the web app: add, list, passwd, remove")
+    usub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (("add", "create an account (asks for its password)"), ("passwd", "set a new password"),
+                         ("remove", "delete an account, its sessions and tokens")):
+        a = usub.add_parser(action, help=text, parents=[where])
+        a.add_argument("name")
+        if action != "remove":
+            a.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    usub.add_parser("list", help="list accounts", parents=[where])
+
+    token = sub.add_parser("token", help="API tokens (Home Assistant, scripts): create, list, revoke")
+    tsub = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tc = tsub.add_parser("create", help="make a token for an account; it is shown once", parents=[where])
+    tc.add_argument("--user", required=True, help="the account the token acts as")
+    tc.add_argument("--label", default="", help="what it is for (e.g. home-assistant)")
+    tsub.add_parser("list", help="list tokens (not their secrets)", parents=[where])
+    tr = tsub.add_parser("revoke", help="revoke a token", parents=[where])
+    tr.add_argument("id")
 
     enroll = sub.add_parser("enroll", help="enrol a person from photos showing only them")
     _common(enroll)
@@ -136,13 +174,24 @@ def _service(args: argparse.Namespace, cfg: Config) -> Service:
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     cfg = cfg.with_overrides(**{"matching.max_distance": args.max_distance, "alerts.jsonl": args.jsonl,
                                 "alerts.cooldown_s": args.cooldown, "alerts.snapshots": args.snapshots})
+    if args.loop and args.source is None:
+        raise FacecamError("--loop plays --source over and over; give --source FILE_OR_FOLDER (or set "
+                           "[cameras.NAME] loop = true)")
     if args.source is not None:
-        cfg = cfg.with_cameras({args.camera: {"source": args.source, "fps_cap": args.fps_cap}})
+        cfg = cfg.with_cameras({args.camera: {"source": args.source, "fps_cap": args.fps_cap, "loop": args.loop}})
     elif args.fps_cap is not None:
         cfg = cfg.with_overrides(**{f"cameras.{n}.fps_cap": args.fps_cap for n in cfg.cameras})
+    cfg = _with_web(cfg, args.web)
     root = data_dir(cfg, args.data_dir)
-    with Gallery(root) as gallery:
-        pipeline = build_pipeline(cfg, root, gallery)
+    engines = engines_for(root)
+    live, feed = (LiveView(), AlertFeed()) if cfg.web.enabled else (None, None)
+    try:
+        lock = DataDirLock(root)
+    except DirectoryLocked as exc:
+        raise FacecamError(str(exc)) from None
+    with lock, Gallery(root) as gallery:
+        pipeline = build_pipeline(cfg, root, gallery, engines=engines, extra_sinks=[feed] if feed else [],
+                                  observers=[live] if live else [])
 
         def _stop(signum: int, _frame: object) -> None:
             log.info("received %s, stopping", signal.Signals(signum).name)
@@ -150,11 +199,17 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
             pipeline.stop.set()
 
         old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        status = StatusWriter(root, _status_snapshot(pipeline))
+        status = StatusWriter(root, status_snapshot(pipeline))
         status.start()
+        server = None
         try:
+            if feed is not None:
+                server = start_web(WebContext(Service(cfg, root, engines), Accounts(root), cfg.web, feed, live,
+                                              args.config))
             summary = pipeline.run()
         finally:
+            if server is not None:
+                server.stop()
             status.stop()
             for s, h in old.items():
                 signal.signal(s, h)
@@ -163,28 +218,93 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
         log.info("%s: %d frames (%.1f fps), %d faces, %d alerts, %d dropped, %d frame errors; detector ran on "
                  "%d frames, %d faces embedded, %d tracks, %d visits", name, st.frames, fps, st.faces, st.alerts,
                  summary.dropped.get(name, 0), st.errors, st.detected, st.embedded, st.tracks, st.events)
+    if summary.event_failures or summary.delivery_failures:
+        print(f"facecam: {summary.event_failures} event records and {summary.delivery_failures} alert deliveries "
+              "failed (see the log above)", file=sys.stderr)
+        return 1
     return 0
 
 
-def _status_snapshot(pipeline: Pipeline) -> Callable[[], dict]:
-    """A function giving the running pipeline's per-camera counters, with frames per second since the last call."""
-    last: dict[str, tuple[float, int]] = {}
+def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
+    """The web app without cameras: review, label and enrol from the data directory; alerts from the outbox."""
+    cfg = _with_web(cfg, args.web)
+    root = data_dir(cfg, args.data_dir)
+    stop = threading.Event()
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server = start_web(WebContext(Service(cfg, root), Accounts(root), cfg.web, OutboxTail(root / OUTBOX_DB),
+                                      None, args.config))
+        print(f"facecam web app: {server.url} (Ctrl-C stops it)", file=sys.stderr)
+        stop.wait()
+        server.stop()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return 0
 
-    def snapshot() -> dict:
-        now = time.monotonic()
-        dropped = {w.camera: w.stats for w in pipeline.workers}
-        cameras = {}
-        for name, st in list(pipeline.live_stats.items()):
-            t0, f0 = last.get(name, (now, 0))
-            fps = (st.frames - f0) / (now - t0) if now > t0 else 0.0
-            last[name] = (now, st.frames)
-            cap = dropped.get(name)
-            cameras[name] = {"frames": st.frames, "fps": round(fps, 2), "dropped": cap.dropped if cap else 0,
-                             "reconnects": cap.reconnects if cap else 0, "faces": st.faces, "alerts": st.alerts,
-                             "visits": st.events, "errors": st.errors}
-        return {"cameras": cameras}
 
-    return snapshot
+def _with_web(cfg: Config, listen: str | None) -> Config:
+    """``cfg`` with ``--web [HOST:]PORT`` applied (it also turns the web app on)."""
+    if listen is None:
+        return cfg
+    try:
+        keys = parse_listen(listen)
+    except ValueError as exc:
+        raise FacecamError(str(exc)) from None
+    return cfg.with_overrides(**{f"web.{k}": v for k, v in keys.items()})
+
+
+def cmd_user(args: argparse.Namespace, cfg: Config) -> int:
+    root = data_dir(cfg, args.data_dir)
+    with Accounts(root) as accounts:
+        if args.action == "list":
+            names = accounts.users()
+            if not names:
+                print(f"no accounts in {root}; create one with `facecam user add NAME`", file=sys.stderr)
+            for n in names:
+                print(n)
+        elif args.action == "remove":
+            accounts.remove_user(args.name)
+            print(f"removed account {args.name!r}")
+        else:
+            check_user_name(args.name)
+            password = _read_password(args.password_stdin)
+            if args.action == "add":
+                accounts.add_user(args.name, password)
+                print(f"added account {args.name!r}; log in at the web app ([web], or `facecam run --web 8080`)")
+            else:
+                accounts.set_password(args.name, password)
+                print(f"password of {args.name!r} changed; its sessions ended")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise FacecamError("no terminal to ask the password on: use --password-stdin")
+    first = getpass.getpass("password: ")
+    check_password(first)
+    if getpass.getpass("again: ") != first:
+        raise FacecamError("the two passwords differ; nothing changed")
+    return first
+
+
+def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
+    root = data_dir(cfg, args.data_dir)
+    with Accounts(root) as accounts:
+        if args.action == "create":
+            token, secret = accounts.create_token(args.user, args.label)
+            print(secret)
+            print(f"token {token.id} for {token.user!r}: send it as `Authorization: Bearer <token>`; it is not "
+                  "shown again", file=sys.stderr)
+        elif args.action == "list":
+            for tk in accounts.tokens():
+                print(f"{tk.id}\t{tk.user}\t{_quoted(tk.label)}\tcreated {tk.created}\tlast used {tk.last_used or '-'}")
+        else:
+            accounts.revoke_token(args.id)
+            print(f"revoked token {args.id}")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace, cfg: Config) -> int:
@@ -317,7 +437,8 @@ def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "run": cmd_run, "enroll": cmd_enroll, "people": cmd_people, "check-config": cmd_check_config,
-    "demo": cmd_demo, "status": cmd_status, "events": cmd_events, "label": cmd_label, "calibrate": cmd_calibrate}
+    "demo": cmd_demo, "status": cmd_status, "events": cmd_events, "label": cmd_label, "calibrate": cmd_calibrate,
+    "web": cmd_web, "user": cmd_user, "token": cmd_token}
 
 
 def _text(s: str) -> str:
@@ -332,6 +453,7 @@ def _quoted(name: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    os.umask(0o077)  # what facecam creates (faces, embeddings, secrets) is its owner's only
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     if argv and argv[0] == "evaluate":
@@ -339,13 +461,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(LogFilter())
     try:
         cfg = Config() if args.command == "check-config" else _config(args)
         level = logging.DEBUG if getattr(args, "verbose", False) else LOG_LEVELS[cfg.log_level]
         logging.getLogger().setLevel(level)
         return COMMANDS[args.command](args, cfg)
     except USER_ERRORS as exc:
-        print(f"facecam: error: {exc}", file=sys.stderr)
+        print(f"facecam: error: {one_line(redact_text(str(exc)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

@@ -12,7 +12,9 @@ as ``FILE:LINE: key: problem``; command-line flags are applied on top with
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -28,8 +30,12 @@ from camera.events.config import EventsConfig, PresenceConfig
 from camera.matching import MatchingConfig
 from camera.motion.config import MotionConfig
 from camera.track.config import TrackingConfig
+from camera.web.config import WebConfig
 
 CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: the largest config file read (bytes); problems reported at most
+MAX_CONFIG_BYTES = 1_000_000
+MAX_PROBLEMS = 20
 
 
 class CameraConfig(ConfigModel):
@@ -38,6 +44,8 @@ class CameraConfig(ConfigModel):
     source: str = Field(..., min_length=1, description="file, folder, 0 or /dev/videoN, rtsp:// URL, picamera")
     fps_cap: float | None = Field(None, gt=0, le=120, description="process at most this many frames a second")
     realtime: bool | None = Field(None, description="drop frames when busy (default: yes for live sources)")
+    loop: bool = Field(False, description="play a video file or photo folder over and over in real time, like a "
+                       "live camera (demonstrations, soak tests); with realtime = false, as fast as inference goes")
     engine: DetectConfig = Field(default_factory=DetectConfig, description="detector overrides (the keys set here)")
     matching: MatchingConfig = Field(default_factory=MatchingConfig, description="threshold override")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="motion overrides (the keys set here)")
@@ -56,6 +64,7 @@ class Config(ConfigModel):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="tracking and track decisions")
     events: EventsConfig = Field(default_factory=EventsConfig, description="the visit log")
     presence: PresenceConfig = Field(default_factory=PresenceConfig, description="who is home")
+    web: WebConfig = Field(default_factory=WebConfig, description="the web app and REST API")
 
     @field_validator("cameras")
     @classmethod
@@ -118,14 +127,33 @@ def _describe(err: dict[str, Any]) -> str:
 
 
 def load_config(path: Path | str) -> Config:
-    """Read and validate a TOML file; :class:`ConfigError` names the file, line and key."""
+    """Read and validate a TOML file; :class:`ConfigError` names the file, line and key.
+
+    Only a regular file of at most :data:`MAX_CONFIG_BYTES` is read (not a FIFO, a device or
+    ``/dev/zero`` behind a symlink), so a wrong path fails at once instead of hanging or filling memory.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such config file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{path}: not a regular file (a config is a TOML text file)")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {st.st_size} bytes; a config file is at most {MAX_CONFIG_BYTES} bytes")
+        data = os.read(fd, MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     return parse_config(text, str(path))
 
 
@@ -138,12 +166,14 @@ def parse_config(text: str, name: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
+        errors = exc.errors()
         problems = []
-        for err in exc.errors():
+        for err in errors[:MAX_PROBLEMS]:  # each is looked up line by line: a bounded number of them
             line = find_line(text, [str(p) for p in err["loc"]])
             where = f"{name}:{line}" if line else name
             problems.append(f"{where}: {_describe(err)}")
-        raise ConfigError("; ".join(problems)) from exc
+        more = f"; and {len(errors) - MAX_PROBLEMS} more problems" if len(errors) > MAX_PROBLEMS else ""
+        raise ConfigError("; ".join(problems) + more) from exc
 
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")

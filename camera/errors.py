@@ -9,7 +9,7 @@ from the model layer below the package, is a
 from models.errors import ModelLoadError
 
 __all__ = ["USER_ERRORS", "AlertDeliveryError", "CameraUnavailable", "ConfigError", "FacecamError", "GalleryError",
-           "InvalidImage", "ModelLoadError", "NoFaceFound", "SeveralFacesFound"]
+           "InvalidImage", "ModelLoadError", "NoFaceFound", "NotFound", "SeveralFacesFound"]
 
 
 class FacecamError(Exception):
@@ -38,6 +38,10 @@ class ConfigError(FacecamError):
 
 class GalleryError(FacecamError):
     """The gallery database refused an operation (unknown person, name taken)."""
+
+
+class NotFound(FacecamError):
+    """What was asked for (an event, a person, a photo) does not exist (the web API answers 404)."""
 
 
 class AlertDeliveryError(FacecamError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import threading
 import warnings
 from pathlib import Path
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: Largest image accepted, in pixels (width x height): 50 megapixels.
 MAX_PIXELS = 50_000_000
+#: the largest photo file read (bytes): 50 megapixels of uncompressed RGB fit in 150 MB
+MAX_FILE_BYTES = 150_000_000
 
 #: File name endings treated as photos when a folder is scanned.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".webp", ".tif", ".tiff"})
@@ -37,19 +40,29 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes; a missing, unreadable or empty file is :class:`InvalidImage`."""
+def read_bytes(path: Path, max_bytes: int | None = None) -> bytes:
+    """The file's bytes; a missing, unreadable, empty or oversized (``max_bytes``, default
+    :data:`MAX_FILE_BYTES`) file is :class:`InvalidImage`. The size is checked before anything is read,
+    so a huge (or sparse) file never fills memory."""
     path = Path(path)
+    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
     if not path.exists():
         raise InvalidImage(f"{path}: no such file")
     if not path.is_file():
         raise InvalidImage(f"{path}: not a regular file")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise InvalidImage(f"{path}: {size / 1e6:.0f} MB, above the limit of {limit / 1e6:.0f} MB for a "
+                                   "photo; resize it first")
+            data = f.read(limit + 1)
     except OSError as exc:
         raise InvalidImage(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if not data:
         raise InvalidImage(f"{path}: the file is empty (0 bytes)")
+    if len(data) > limit:
+        raise InvalidImage(f"{path}: above the limit of {limit / 1e6:.0f} MB for a photo; resize it first")
     return data
 
 

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -67,6 +68,24 @@ class CameraStats:
     inference_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class TrackView:
+    """A tracked face as the live view draws it: box (xyxy pixels), track id, who (``None``: undecided) and
+    the decision's distance (lower: more alike)."""
+
+    box_xyxy: tuple[float, float, float, float]
+    track: int
+    person: str | None
+    distance: float | None
+
+
+class FrameObserver(Protocol):
+    """Gets every processed frame and its tracked faces (the web app's live view). Called on the inference
+    thread: it must only keep a reference (newest wins) and return at once."""
+
+    def offer(self, camera: str, frame: Frame, tracks: Sequence[TrackView]) -> None: ...
+
+
 @dataclass
 class RunSummary:
     """What a run did, per camera, and how it ended."""
@@ -76,6 +95,8 @@ class RunSummary:
     delivery_failures: int
     wall_s: float
     stopped_by_signal: bool
+    #: effects the event writer could not carry out (e.g. events not recorded on a full disk)
+    event_failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -138,20 +159,35 @@ class CameraRun:
                 grey = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY)
                 for track in self.tracker.update(frame, det, frame_qualities(grey, det, self.quality)):
                     if embed_due(track, frame.timestamp_s, self.tracking):
-                        track = self._embed(track, frame.timestamp_s)
+                        track, ended = self._embed(track, frame.timestamp_s)
+                        if ended is not None:
+                            effects += self.finish(ended)
                         effects += self._decide(track, final=False)
                     self.visits.seen(track)
         return effects + self.visits.tick(s.name, frame.timestamp_s, frame.wall_time)
 
+    def views(self, frame: Frame) -> list[TrackView]:
+        """The live tracks at ``frame`` (the detector runs on some frames only: each with its last box), for
+        observers."""
+        out = []
+        for t in self.tracker.tracks:
+            d = t.decision
+            person = d.person if d is not None else None
+            distance = d.distance if d is not None and d.decided and np.isfinite(d.distance) else None
+            out.append(TrackView(tuple(float(v) for v in t.box_xyxy), t.id, person, distance))  # type: ignore[arg-type]
+        return out
+
     def finish(self, track: Track) -> list[Effect]:
         """A track ended: its final decision, and its visit closed."""
         self.stats.tracks += 1
-        return self._decide(track, final=True) + self.visits.ended(track)
+        return self._decide(track, final=True) + self.visits.ended(track, self.setup.index.names)
 
-    def _embed(self, track: Track, now_s: float) -> Track:
+    def _embed(self, track: Track, now_s: float) -> tuple[Track, Track | None]:
+        """Embed the track's waiting face; returns the track that holds it and, when the face shows someone
+        other than the person the track was named as, the track that ended for it."""
         c = self.tracker.take_pending(track, now_s)
         if c is None or c.frame is None:
-            return track
+            return track, None
         emb = self.setup.engine.embedder.embed(c.frame.rgb, c.face)
         self.stats.embedded += 1
         idx = self.setup.index
@@ -166,7 +202,16 @@ class CameraRun:
                       q.sharpness, q.detector_score, "-" if q.yaw_ratio is None else f"{q.yaw_ratio:.2f}",
                       dict(zip(idx.names, np.round(dist[0], 3).tolist(), strict=True)))
         face = EmbeddedFace(c, emb.vectors[0], Observation(q.value, dist[0], c.frame.timestamp_s))
-        return self.tracker.add_embedded(track, face)
+        d = track.decision
+        mean = track.mean_vector()
+        if d is not None and d.is_known and mean is not None:  # a check: is it still the face the track named?
+            # one person's faces in a track lie within ~0.4 of their mean; another face (a scene cut, someone
+            # taking their place) lies farther, even when it is close enough to the named person to pass the matcher
+            if float(np.linalg.norm(emb.vectors[0] - mean)) <= self.tracking.link_max_distance:
+                return track, None
+            new = self.tracker.split(track, face)[1]
+            return new, track
+        return self.tracker.add_embedded(track, face), None
 
     def _decide(self, track: Track, final: bool) -> list[Effect]:
         old = track.decision
@@ -176,7 +221,7 @@ class CameraRun:
                            self.setup.max_distance, final)
         self.tracker.decide(track, new)
         if new.decided and (old is None or not old.decided or (new.is_known and not old.is_known)):
-            return self.visits.decided(track, upgraded=old is not None and old.decided)
+            return self.visits.decided(track, old is not None and old.decided, self.setup.index.names)
         return []
 
 
@@ -190,7 +235,8 @@ class Pipeline:
 
     def __init__(self, cameras: Sequence[CameraSetup], sinks: Sequence[AlertSink], visits: VisitBook,
                  store: EventStore | None, tracking: TrackingConfig | None = None,
-                 attach_snapshots: bool = False, quality: QualitySettings | None = None) -> None:
+                 attach_snapshots: bool = False, quality: QualitySettings | None = None,
+                 observers: Sequence[FrameObserver] = ()) -> None:
         if not cameras:
             raise ValueError("no cameras to run")
         self.cameras = list(cameras)
@@ -199,6 +245,7 @@ class Pipeline:
         self.tracking = tracking or TrackingConfig()
         self.quality = quality or QualitySettings()
         self.writer = None if store is None else EventWriter(store, self._deliver, attach_snapshots)
+        self.observers = list(observers)
         self.stop = threading.Event()
         self._delivery_failures = 0
         #: "end" when every source ended, "signal" when stopped by SIGINT/SIGTERM.
@@ -231,7 +278,14 @@ class Pipeline:
             if w.error is not None and not isinstance(w.error, Exception):
                 raise w.error
         return RunSummary(stats, {w.camera: w.stats.dropped for w in workers}, self._delivery_failures,
-                          time.monotonic() - t0, stopped_by_signal=self.stop_reason == "signal")
+                          time.monotonic() - t0, stopped_by_signal=self.stop_reason == "signal",
+                          event_failures=self.writer.failures if self.writer is not None else 0)
+
+    def problems(self) -> list[str]:
+        """What is wrong now (events not recorded, alerts held in memory), one line each; ``[]`` when all is well."""
+        found = [] if self.writer is None else [self.writer.problem]
+        found += [getattr(s, "problem", None) for s in self.sinks]
+        return [p for p in found if p]
 
     def _close(self, runs: dict[str, CameraRun]) -> None:
         """End every open track (its visit gets its end time), store presence, drain the writer, close sinks."""
@@ -282,6 +336,13 @@ class Pipeline:
         finally:
             st.inference_s += time.perf_counter() - t
         self._submit(effects)
+        if self.observers:
+            views = run.views(frame)
+            for o in self.observers:
+                try:
+                    o.offer(run.setup.name, frame, views)
+                except Exception as exc:  # an observer must never stop recognition
+                    log.warning("%s: frame observer failed: %s", run.setup.name, exc)
 
     def _submit(self, effects: list[Effect]) -> None:
         """Count the visits and alerts, and hand the effects to the event writer (or the alerts to the sinks)."""

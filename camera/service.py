@@ -11,19 +11,28 @@ Errors are :class:`~camera.errors.FacecamError` (or
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from camera.app import Engines, engines_for
 from camera.config import Config
+from camera.embed import model_default_max_distance
 from camera.engine import Engine
 from camera.errors import FacecamError
-from camera.events.store import Event, EventError, EventStore, Presence
+from camera.evaluation.calibrate import Recommendation
+from camera.evaluation.gallery_calibrate import calibrate_gallery
+from camera.events.review import ReviewGroup, group_unknown
+from camera.events.store import EVENTS_DB, Event, EventError, EventFace, EventQuery, EventStore, Presence
 from camera.gallery.enroll import EnrolOutcome, enroll_data, enroll_from_dir, enroll_photos, rebuild
-from camera.gallery.store import Gallery, PersonSummary, validate_name
+from camera.gallery.store import Gallery, GalleryNotFound, PersonSummary, StoredPhoto, validate_name
+from camera.redact import redact_config
 from camera.status import DaemonStatus, read_daemon_status
 from camera.types import UNKNOWN
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -85,32 +94,100 @@ class Service:
         with Gallery(self.root) as g:
             return rebuild(g, self.enrolment_engine())
 
+    def photos(self, name: str) -> list[StoredPhoto]:
+        """A person's enrolment photos (with their face quality), oldest first."""
+        with Gallery(self.root) as g:
+            if validate_name(name) not in {p.name for p in g.people()}:
+                raise GalleryNotFound(f"no person named {name!r}; see `facecam people list`")
+            return g.photos(name)
+
+    def person(self, person_id: int) -> PersonSummary:
+        with Gallery(self.root) as g:
+            return g.person(person_id)
+
+    def photo(self, photo_id: int) -> StoredPhoto:
+        with Gallery(self.root) as g:
+            return g.photo(photo_id)
+
+    def remove_photo(self, photo_id: int) -> StoredPhoto:
+        """Remove one enrolment photo and its embeddings."""
+        with Gallery(self.root) as g:
+            return g.remove_photo(photo_id)
+
     # ----- events ------------------------------------------------------------------
 
     def events(self, limit: int = 50, person: str | None = None) -> list[Event]:
         """The latest events, newest first (none yet: an empty list)."""
-        try:
-            with EventStore.open_readonly(self.root, self.cfg.events) as store:
-                return store.list(limit, person)
-        except EventError:
-            if (self.root / "events.sqlite3").exists():
-                raise
-            return []
+        return self.query_events(EventQuery(person=person, limit=limit))
+
+    def query_events(self, q: EventQuery) -> list[Event]:
+        """Events matching ``q``, newest first, without their vectors (none yet: an empty list)."""
+        return self._read(lambda s: s.query(q), [])
 
     def event(self, event_id: str) -> Event:
         """One event, by id or a unique prefix of at least 6 hex digits."""
         with EventStore.open_readonly(self.root, self.cfg.events) as store:
             return store.get(event_id)
 
+    def event_faces(self, event_id: str) -> list[EventFace]:
+        """The embedded faces of one event (quality, distance to the person named), in order."""
+        with EventStore.open_readonly(self.root, self.cfg.events) as store:
+            return store.faces(store.get(event_id).id)
+
+    def event_picture(self, event_id: str, kind: str) -> Path:
+        """The file of an event's ``snapshot`` (the frame) or ``crop`` (the face), or :class:`EventError`."""
+        e = self.event(event_id)
+        path = {"snapshot": e.snapshot, "crop": e.crop}.get(kind)
+        if path is None or not Path(path).is_file():
+            raise EventError(f"event {e.id} has no {kind} picture (not kept, or removed by retention)")
+        return Path(path)
+
+    def cameras(self) -> list[str]:
+        """The configured cameras, then any other camera that has events."""
+        seen = self._read(lambda s: s.cameras(), [])
+        return list(dict.fromkeys([*self.cfg.cameras, *seen]))
+
     def presence(self) -> list[Presence]:
         """Everyone's last stored presence, by name (none yet: an empty list)."""
-        try:
-            with EventStore.open_readonly(self.root, self.cfg.events) as store:
-                return store.presence()
-        except EventError:
-            if (self.root / "events.sqlite3").exists():
-                raise
-            return []
+        return self._read(lambda s: s.presence(), [])
+
+    def last_seen(self) -> dict[str, dt.datetime]:
+        """Each enrolled person's latest visit end (UTC)."""
+        people = [p.name for p in self.people()]
+        return self._read(lambda s: s.last_seen(people), {})
+
+    # ----- review: unknown visits grouped by likeness --------------------------------------------
+
+    def review_groups(self, limit: int = 2000) -> list[ReviewGroup]:
+        """The latest unknown visits not yet reviewed, grouped by likeness.
+
+        Visits join while their mean faces are within ``[tracking] track_max_distance`` (0.56: calibrated
+        on LFW so that genuine track means fall below it and strangers' above), or the matching threshold
+        if that is stricter.
+        """
+        events = self._read(lambda s: s.for_review(limit), [])
+        cut = min(self.cfg.tracking.track_max_distance, self.cfg.max_distance_for("", self.default_max_distance()))
+        return group_unknown(events, cut)
+
+    def label_group(self, event_ids: Sequence[str], name: str) -> list[LabelOutcome]:
+        """These visits are ``name``: each one's face crop is enrolled as ``name`` and the visit renamed."""
+        outcomes = [self.label(i, name) for i in event_ids]
+        self._mark([o.event.id for o in outcomes if o.enrolled is not None and o.enrolled.ok], "labelled")
+        return outcomes
+
+    def label_group_not(self, event_ids: Sequence[str], name: str) -> list[LabelOutcome]:
+        """These visits are not ``name`` (negative examples), and they leave the review list."""
+        outcomes = [self.label_not(i, name) for i in event_ids]
+        self._mark([o.event.id for o in outcomes], "dismissed")
+        return outcomes
+
+    def dismiss(self, event_ids: Sequence[str]) -> int:
+        """These visits need no answer: they leave the review list (nothing is enrolled). Returns how many."""
+        return self._mark([self.event(i).id for i in event_ids], "dismissed")
+
+    def _mark(self, ids: list[str], state: str) -> int:
+        with EventStore(self.root, self.cfg.events) as store:
+            return store.set_reviewed(ids, state)
 
     def label(self, event_id: str, name: str) -> LabelOutcome:
         """The event's face is ``name``: enrol its crop as ``name`` and rename the event."""
@@ -141,6 +218,31 @@ class Service:
     def status(self) -> DaemonStatus:
         """The running daemon's cameras and the sinks' queues, as last written."""
         return read_daemon_status(self.root)
+
+    def settings(self) -> dict[str, object]:
+        """The effective configuration, secrets hidden (camera URLs' passwords, webhook ids and headers)."""
+        dump = self.cfg.model_dump(mode="json")
+        dump["data_dir"] = str(self.root)
+        return redact_config(dump)
+
+    def default_max_distance(self) -> float:
+        """The configured embedder's own threshold (from the model manifest; no model is loaded)."""
+        return model_default_max_distance(self.cfg.engine.embedder_name, engines_for(self.root).folder)
+
+    def recommend_threshold(self, target_far: float = 0.01) -> Recommendation:
+        """``facecam calibrate``'s recommendation for the enrolled gallery."""
+        rec, _model_id, _default = calibrate_gallery(self.root, self.cfg, target_far, engine=self.enrolment_engine())
+        return rec
+
+    def _read(self, read: Callable[[EventStore], T], empty: T) -> T:
+        """``read`` on the event store opened read-only; ``empty`` when there is no store yet."""
+        try:
+            with EventStore.open_readonly(self.root, self.cfg.events) as store:
+                return read(store)
+        except EventError:
+            if (self.root / EVENTS_DB).exists():
+                raise
+            return empty
 
     def enrolment_engine(self) -> Engine:
         """The engine enrolment uses (built on first use)."""

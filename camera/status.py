@@ -70,6 +70,8 @@ class DaemonStatus:
     sinks: list[SinkStats] = field(default_factory=list)
     has_outbox: bool = False
     problem: str | None = None
+    #: what the running daemon reports as wrong (events not recorded, alerts held in memory), one line each
+    problems: list[str] = field(default_factory=list)
 
     @property
     def alive(self) -> bool:
@@ -138,8 +140,10 @@ def read_daemon_status(root: Path) -> DaemonStatus:
     pid = raw.get("pid") if isinstance(raw.get("pid"), int) else None
     alive = raw.get("running") is True and pid is not None and _pid_alive(pid) and age < STALE_AFTER_S
     cams = raw.get("cameras") if isinstance(raw.get("cameras"), dict) else {}
+    problems = raw.get("problems") if isinstance(raw.get("problems"), list) else []
     return DaemonStatus("running" if alive else "stopped", pid, str(raw.get("started")), age,
-                        {str(k): CameraStatus.from_json(v) for k, v in cams.items()}, sinks, outbox.exists())
+                        {str(k): CameraStatus.from_json(v) for k, v in cams.items()}, sinks, outbox.exists(),
+                        problems=[str(x) for x in problems if alive])
 
 
 def format_status(s: DaemonStatus, root: Path) -> str:
@@ -151,6 +155,7 @@ def format_status(s: DaemonStatus, root: Path) -> str:
     else:
         state = "running" if s.alive else "not running"
         lines = [f"daemon: {state} (pid {s.pid}, started {s.started}, status {s.age_s:.0f} s old)"]
+    lines += [f"problem: {p}" for p in s.problems]
     for name, cam in sorted(s.cameras.items()):
         lines.append(f"camera {name}: {cam.fps:.1f} fps, {cam.frames} frames, {cam.dropped} dropped, "
                      f"{cam.faces} faces, {cam.alerts} alerts, {cam.errors} errors")

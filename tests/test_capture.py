@@ -16,8 +16,9 @@ import pytest
 
 from camera.capture import CaptureWorker, RawFrame, open_source
 from camera.capture.folder import ImageFolderSource
-from camera.capture.opencv_sources import LiveCaptureSource, VideoFileSource, redact
+from camera.capture.opencv_sources import LiveCaptureSource, VideoFileSource
 from camera.errors import CameraUnavailable
+from camera.redact import redact_config, redact_text, redact_url
 from tests.conftest import AGEITGEY, HAMILTON
 
 
@@ -159,9 +160,27 @@ def test_missing_device_and_dead_stream():
     assert time.monotonic() - t < 15
 
 
-def test_passwords_are_redacted():
-    assert redact("rtsp://admin:s3cret@10.0.0.2:554/x") == "rtsp://admin:***@10.0.0.2:554/x"
-    assert "s3cret" not in open_source("rtsp://admin:s3cret@127.0.0.1/x").description
+@pytest.mark.parametrize(("url", "expected"), [
+    ("rtsp://admin:s3cret@10.0.0.2:554/x", "rtsp://admin:***@10.0.0.2:554/x"),
+    # regression: a password holding "@" and "/" leaked its tail ("admin:***@ss/w0rd@")
+    ("rtsp://admin:p@ss/w0rd@cam.local/stream1", "rtsp://admin:***@cam.local/stream1"),
+    ("http://cam.local/video?user=admin&password=hunter2&fps=5", "http://cam.local/video?user=admin&password=***&fps=5"),
+    ("https://h/x?Token=abc&api_key=k&sig=1#frag", "https://h/x?Token=***&api_key=***&sig=***#frag"),
+    ("http://127.0.0.1:8123/api/webhook/facecam-secret-id", "http://127.0.0.1:8123/api/webhook/***"),
+    ("rtsp://10.0.0.2/stream", "rtsp://10.0.0.2/stream"),
+    ("rtsp://onlyuser@10.0.0.2/stream", "rtsp://onlyuser@10.0.0.2/stream"),
+    ("/dev/video0", "/dev/video0"),
+])
+def test_secrets_in_urls_are_redacted(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+    assert redact_text(f"cannot open {url}: timed out") == f"cannot open {expected}: timed out"
+
+
+def test_config_dumps_hide_urls_and_header_values() -> None:
+    dump = {"cameras": {"door": {"source": "rtsp://a:b@c/d"}}, "alerts": {"webhook": [
+        {"url": "https://x/y?key=z", "headers": {"Authorization": "Bearer s3cret"}}]}}
+    assert redact_config(dump) == {"cameras": {"door": {"source": "rtsp://a:***@c/d"}}, "alerts": {"webhook": [
+        {"url": "https://x/y?key=***", "headers": {"Authorization": "***"}}]}}
 
 
 def test_picamera_adapter_with_a_stand_in_module(monkeypatch):

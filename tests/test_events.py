@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from camera.events.config import EventsConfig
-from camera.events.store import EVENTS_DB, EventError, EventStore
+from camera.events.store import _SCHEMA, EVENTS_DB, SCHEMA_VERSION, EventError, EventStore
 from camera.gallery.enroll import enroll_photos
 from camera.gallery.store import Gallery
 from camera.imageio import load_image
@@ -170,3 +170,17 @@ def test_event_ids_are_never_patterns(tmp_path, pattern):
             store.add("door", 1, UNKNOWN, NOW, NOW, 0.0, 1.0, 0.7, 0.8, None, None, np.zeros((1, 128)), "m")
         with pytest.raises(EventError, match="not an event id"):
             store.get(pattern)
+
+
+def test_an_events_file_of_the_previous_version_is_upgraded_without_losing_a_row(tmp_path):
+    """Version 0 had no decision columns, no faces table and no time index; readers upgrade it too."""
+    with sqlite3.connect(tmp_path / EVENTS_DB) as db:
+        db.executescript(_SCHEMA)
+        db.execute("INSERT INTO events VALUES ('ab' || printf('%030d', 1), 'door', 1, 'alice', ?, ?, 0, 1, 0.4, "
+                   "0.9, NULL, NULL, 0, 'm', 128, ?)", (NOW.isoformat(), NOW.isoformat(), np.zeros(128).tobytes()))
+    with EventStore.open_readonly(tmp_path) as store:
+        (e,) = store.list()
+        assert e.person == "alice" and e.votes is None and store.faces(e.id) == []
+    with sqlite3.connect(tmp_path / EVENTS_DB) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1

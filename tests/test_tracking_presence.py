@@ -96,7 +96,9 @@ def test_link_folds_a_new_track_into_a_lost_one_that_looks_the_same():
         (0.9, 1, 0.0, None, 0.1, False),  # wait for the window...
         (0.9, 1, 0.0, None, 0.2, True),  # ...and take its best face
         (0.9, 8, 0.0, None, 5.0, False),  # budget spent
-        (0.9, 3, 0.0, "alice", 5.0, False),  # named: no more embeddings
+        (0.9, 3, 0.0, "alice", 0.5, False),  # named: no more votes...
+        (0.9, 3, 0.0, "alice", 1.0, True),  # ...but a check now and then that it still is alice
+        (0.9, 8, 0.0, "alice", 5.0, True),  # (checks do not count against the budget)
         (0.9, 3, 0.0, UNKNOWN, 0.5, False),  # unknown: a recheck now and then
         (0.9, 3, 0.0, UNKNOWN, 1.0, True),
     ],
@@ -148,3 +150,16 @@ def test_negative_rules_out_only_the_person_it_was_labelled_against():
     assert out[2, 0] == pytest.approx(0.3)
     assert np.isinf(apply_negatives(queries, d, names, negatives, radius=0.85)[2, 0])  # within the radius
     assert np.array_equal(apply_negatives(queries, d, names, GalleryIndex.empty("m", 2)), d)
+
+
+def test_a_named_track_whose_face_is_someone_else_is_split() -> None:
+    """Regression: a track named lin_manuel_miranda went on through the clip's cut to the audience, and the
+    live view drew his name on another face (and his presence was kept fresh by a stranger)."""
+    tr = Tracker("door", TrackingConfig())
+    (track,) = tr.update(frame(0.0), dets([0, 0, 100, 100]), [quality(0.9)])
+    tr.decide(track, TrackDecision("alice", 0.4, "alice", 0.2, 3, 2.7, 3))
+    c = Candidate(frame(1.0), face(track.box_xyxy), quality(0.9))
+    other = EmbeddedFace(c, np.full(128, 0.3), Observation(0.9, np.array([0.9]), 1.0))
+    ended, new = tr.split(track, other)
+    assert ended is track and new.id == 2 and tr.tracks == [new] and new.decision is None
+    assert len(new.embedded) == 1 and new.first_s == 1.0

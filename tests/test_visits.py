@@ -90,12 +90,17 @@ def test_hamilton_one_arrival_per_appearance_and_no_one_else(hamilton):
     frames = [a.context.frame for a in arrived]
     assert 0 <= frames[0] <= 19 and 82 <= frames[1] <= 210, frames  # each while he is on screen
     with EventStore(root) as store:
-        events = store.list()
+        events = [store.get(e.id) for e in store.list()]
+        faces = {e.id: store.faces(e.id) for e in events}
     named = [e for e in events if e.person != UNKNOWN]
     assert sorted(e.person for e in named) == ["lin_manuel_miranda"] * APPEARANCES
     for e in events:
         assert Path(e.snapshot).is_file() and Path(e.crop).is_file()
         assert e.end >= e.start and e.end_s >= e.start_s and len(e.vectors) >= 3
+        assert e.votes is not None and e.votes >= 3 and e.margin is not None  # the decision is kept
+        assert len(faces[e.id]) == len(e.vectors) and all(0 <= f.quality <= 1 for f in faces[e.id])
+    for e in named:  # each face's distance to the person named; the mean of the good ones is the event's
+        assert all(f.distance is not None for f in faces[e.id])
 
 
 def test_hamilton_embeds_few_faces_and_detects_on_few_frames(hamilton):

@@ -34,6 +34,13 @@ class OutboxConfig(ConfigModel):
     close_timeout_s: float = Field(10.0, gt=0, le=600,
                                    description="seconds shutdown waits for queued alerts to go out")
 
+    @model_validator(mode="after")
+    def _delays_in_order(self) -> OutboxConfig:
+        if self.base_delay_s > self.max_delay_s:
+            raise ValueError(f"base_delay_s ({self.base_delay_s:g}) is above max_delay_s ({self.max_delay_s:g}): "
+                             "the first retry cannot wait longer than the longest")
+        return self
+
 
 class QuietHoursConfig(ConfigModel):
     """A local-time window, HH:MM to HH:MM, that may cross midnight (end exclusive)."""

@@ -13,6 +13,11 @@ the sink's ``send`` returned, so a crash between the two repeats it once
 (consumers can deduplicate on the alert ``id``). Delivered alerts older than
 ``retention_days`` are pruned hourly. Times in the database are UNIX seconds
 (UTC wall clock).
+
+When an alert cannot be stored (the disk is full), it is held in memory
+(:mod:`camera.alerts.spill`) and still delivered to every sink that can take
+it; :attr:`Outbox.problem` says so (``facecam status``), and the held alerts
+are stored as soon as the disk takes them again.
 """
 
 from __future__ import annotations
@@ -31,10 +36,16 @@ from pathlib import Path
 
 from camera.alerts.base import AlertSink
 from camera.alerts.rules import Route
+from camera.alerts.spill import Held, Spill
 from camera.errors import AlertDeliveryError, FacecamError
+from camera.fsutil import private_file
+from camera.redact import redact_text
 from camera.types import Alert, AlertContext, AlertKind
 
 log = logging.getLogger(__name__)
+
+#: seconds between tries to store alerts held in memory
+FLUSH_EVERY_S = 2.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -115,7 +126,7 @@ class Outbox:
         if not 0 < base_delay_s <= max_delay_s:
             raise ValueError(f"Outbox: expected 0 < base_delay_s <= max_delay_s, got {base_delay_s}, {max_delay_s}")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # the alerts name people: owner only (0600)
         self._lockfile = open(self.path.with_name(self.path.name + ".lock"), "a+b")  # noqa: SIM115
         try:
             fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -137,6 +148,13 @@ class Outbox:
             self._lockfile.close()
             raise AlertDeliveryError(f"outbox {self.path} cannot be opened: {e}") from e
         self._closed = False
+        self._store_error = ""
+        self._spill = Spill()
+        self._kick = threading.Event()
+        #: (sink, seq) delivered but not yet marked so (a full disk): attempts and delivery time
+        self._unrecorded: dict[tuple[str, int], tuple[int, float]] = {}
+        #: (sink, seq) whose next attempt is not before this time (UNIX s), should recording it have failed
+        self._retry_at: dict[tuple[str, int], float] = {}
         self._stop = threading.Event()
         self._wake = {n: threading.Event() for n in self._sinks}
         self._recover()
@@ -152,6 +170,13 @@ class Outbox:
         """Names of the wrapped sinks, in the order given."""
         return tuple(self._sinks)
 
+    @property
+    def problem(self) -> str | None:
+        """Why alerts are not durable now (held in memory), or ``None``."""
+        n = len(self._spill) + len(self._unrecorded)
+        return (f"outbox: {n} alerts or deliveries held in memory: {self.path} cannot store them "
+                f"({self._store_error})" if n else None)
+
     def send(self, alert: Alert, routes: Sequence[Route] | None = None) -> None:
         """Store ``alert`` for delivery along ``routes`` (``None``: every sink, with snapshot).
 
@@ -164,35 +189,69 @@ class Outbox:
         if unknown:
             raise ValueError(f"Outbox.send: unknown sinks {unknown}; valid: {list(self._sinks)}")
         now = self._clock()
-        try:
-            with self._db_lock:
-                if self._closed:
-                    raise AlertDeliveryError(f"outbox {self.path} is closed; alert {alert.id} not stored")
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    cur = self._db.execute("INSERT OR IGNORE INTO alerts (id, payload, created) VALUES (?, ?, ?)",
-                                           (alert.id, encode_alert(alert), now))
-                    if cur.rowcount:
-                        seq = cur.lastrowid
-                        self._db.executemany(
-                            "INSERT INTO deliveries (sink, alert_seq, snapshot, next_try) VALUES (?, ?, ?, ?)",
-                            [(r.sink, seq, int(r.snapshot), now) for r in routes])
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error as e:
-            raise AlertDeliveryError(f"outbox {self.path}: could not store alert {alert.id}: {e}") from e
-        if not cur.rowcount:
+        if self._closed:
+            raise AlertDeliveryError(f"outbox {self.path} is closed; alert {alert.id} not stored")
+        held = Held(alert, tuple(routes), now)
+        stored = self._flush() and self._store(held)
+        if stored is None:
             log.info("alert %s already in the outbox; duplicate ignored", alert.id)
             return
+        if not stored:
+            self._spill.add(held)
         for r in routes:
             self._wake[r.sink].set()
 
+    def _store(self, h: Held) -> bool | None:
+        """Write a held alert (with the deliveries already made); ``False`` when the disk refuses,
+        ``None`` for an id already stored."""
+        try:
+            with self._db_lock:
+                if self._closed:
+                    return False
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    cur = self._db.execute("INSERT OR IGNORE INTO alerts (id, payload, created) VALUES (?, ?, ?)",
+                                           (h.alert.id, encode_alert(h.alert), h.created))
+                    if cur.rowcount:
+                        seq = cur.lastrowid
+                        self._db.executemany(
+                            "INSERT INTO deliveries (sink, alert_seq, snapshot, next_try, delivered) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            [(r.sink, seq, int(r.snapshot), h.created, h.done.get(r.sink)) for r in h.routes])
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:  # a failed COMMIT may have rolled back already
+                        self._db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as e:
+            self._kick.set()  # the pruner thread tries again every few seconds
+            if not self._store_error:
+                log.error("outbox: cannot store alerts in %s (%s); delivering them from memory until it can",
+                          self.path, e)
+            self._store_error = str(e)
+            return False
+        return True if cur.rowcount else None
+
+    def _flush(self) -> bool:
+        """Record the deliveries not yet recorded, then store the held alerts, oldest first; ``True`` when
+        nothing is left in memory only."""
+        for (sink_name, seq), (attempts, when) in list(self._unrecorded.items()):
+            if not self._record_delivered(sink_name, seq, attempts, when):
+                return False
+        while (h := self._spill.first()) is not None:
+            if self._store(h) is False:
+                return False
+            self._spill.remove(h)
+            if not len(self._spill):
+                log.warning("outbox: %s stores alerts again; every held alert is stored", self.path)
+        self._store_error = ""
+        return True
+
     def stats(self) -> list[SinkStats]:
-        """Queue length, last delivery and last error of every wrapped sink."""
+        """Queue length (alerts held in memory included), last delivery and last error of every wrapped sink."""
         with self._db_lock:
-            return _read_stats(self._db, list(self._sinks))
+            stats = _read_stats(self._db, list(self._sinks))
+        return [dataclasses.replace(s, queued=s.queued + self._spill.pending_for(s.sink)) for s in stats]
 
     def prune(self, now: float | None = None) -> int:
         """Delete alerts stored more than ``retention_days`` before ``now`` (UNIX s) that no
@@ -239,6 +298,7 @@ class Outbox:
         if drain_s > 0 and not self.drain(drain_s):
             log.warning("outbox: alerts still queued after %.1f s; they go out at the next start", drain_s)
         self._stop.set()
+        self._kick.set()
         for ev in self._wake.values():
             ev.set()
         deadline = time.monotonic() + self._close_timeout_s
@@ -270,9 +330,14 @@ class Outbox:
                 self._stop.wait(self._max)
                 continue
             if head is None:
-                wake.wait(60.0)
+                held = self._spill.head_for(sink_name, self._clock())
+                if held is not None:
+                    self._deliver_held(sink, held)
+                else:
+                    wake.wait(1.0 if len(self._spill) else 60.0)
                 continue
             seq, payload, snapshot, attempts, next_try = head
+            next_try = max(next_try, self._retry_at.get((sink_name, seq), 0.0))
             delay = next_try - self._clock()
             if 0 < delay <= self._max:  # a longer wait means the wall clock jumped back: go now
                 wake.wait(delay)
@@ -280,13 +345,15 @@ class Outbox:
             self._deliver(sink, seq, payload, bool(snapshot), attempts)
 
     def _head(self, sink_name: str) -> tuple[int, str, int, int, float] | None:
+        """The oldest row ``sink_name`` still has to deliver (past the ones delivered but not yet recorded)."""
+        after = max((seq for (s, seq) in list(self._unrecorded) if s == sink_name), default=0)
         with self._db_lock:
             if self._closed:
                 return None
             return self._db.execute(
                 "SELECT d.alert_seq, a.payload, d.snapshot, d.attempts, d.next_try FROM deliveries d "
                 "JOIN alerts a ON a.seq = d.alert_seq WHERE d.sink = ? AND d.delivered IS NULL "
-                "AND d.gave_up IS NULL ORDER BY d.alert_seq LIMIT 1", (sink_name,)).fetchone()
+                "AND d.gave_up IS NULL AND d.alert_seq > ? ORDER BY d.alert_seq LIMIT 1", (sink_name, after)).fetchone()
 
     def _deliver(self, sink: AlertSink, seq: int, payload: str, snapshot: bool, attempts: int) -> None:
         try:
@@ -296,7 +363,7 @@ class Outbox:
             sink.send(alert)
         except Exception as e:  # any sink failure is retried; the worker must not die
             attempts += 1
-            err = f"{type(e).__name__}: {e}"
+            err = redact_text(f"{type(e).__name__}: {e}")  # stored and shown by `facecam status`: no secrets
             give_up = self._max_attempts is not None and attempts >= self._max_attempts
             delay = min(self._max, self._base * 2 ** min(attempts - 1, 30)) * random.uniform(0.5, 1.0)
             if give_up:
@@ -306,6 +373,7 @@ class Outbox:
                 log.warning("outbox: delivery of alert #%d to %s failed (attempt %d, retry in %.1f s): %s",
                             seq, sink.name, attempts, delay, err)
             now = self._clock()
+            self._retry_at[(sink.name, seq)] = now + delay  # kept in memory too, should the write fail
             self._write("UPDATE deliveries SET attempts = ?, next_try = ?, last_error = ?, gave_up = ? "
                         "WHERE sink = ? AND alert_seq = ?",
                         (attempts, now + delay, err, now if give_up else None, sink.name, seq),
@@ -313,32 +381,72 @@ class Outbox:
                         "ON CONFLICT(sink) DO UPDATE SET last_error = excluded.last_error, "
                         "last_error_time = excluded.last_error_time", (sink.name, err, now))
             return
-        now = self._clock()
-        self._write("UPDATE deliveries SET attempts = ?, delivered = ?, last_error = NULL "
-                    "WHERE sink = ? AND alert_seq = ?", (attempts + 1, now, sink.name, seq),
-                    "INSERT INTO sink_state (sink, last_delivery) VALUES (?, ?) ON CONFLICT(sink) "
-                    "DO UPDATE SET last_delivery = excluded.last_delivery", (sink.name, now))
+        self._retry_at.pop((sink.name, seq), None)
+        self._record_delivered(sink.name, seq, attempts + 1, self._clock())
 
-    def _write(self, sql1: str, args1: tuple, sql2: str, args2: tuple) -> None:
-        """Run two statements in one transaction (a no-op after close)."""
+    def _record_delivered(self, sink_name: str, seq: int, attempts: int, when: float) -> bool:
+        """Mark a row delivered; when the disk refuses, remember it in memory (never delivered twice by this
+        process) and try again from the pruner thread."""
+        ok = self._write("UPDATE deliveries SET attempts = ?, delivered = ?, last_error = NULL "
+                         "WHERE sink = ? AND alert_seq = ?", (attempts, when, sink_name, seq),
+                         "INSERT INTO sink_state (sink, last_delivery) VALUES (?, ?) ON CONFLICT(sink) "
+                         "DO UPDATE SET last_delivery = excluded.last_delivery", (sink_name, when))
+        if ok:
+            self._unrecorded.pop((sink_name, seq), None)
+        else:
+            self._unrecorded[(sink_name, seq)] = (attempts, when)
+            self._kick.set()
+        return ok
+
+    def _deliver_held(self, sink: AlertSink, h: Held) -> None:
+        """Deliver an alert held in memory; failures back off as stored ones do."""
+        route = next(r for r in h.routes if r.sink == sink.name)
+        try:
+            sink.send(h.alert if route.snapshot else dataclasses.replace(h.alert, snapshot=None))
+        except Exception as e:  # the worker must not die
+            n = h.attempts[sink.name] = h.attempts.get(sink.name, 0) + 1
+            delay = min(self._max, self._base * 2 ** min(n - 1, 30)) * random.uniform(0.5, 1.0)
+            h.next_try[sink.name] = self._clock() + delay
+            log.warning("outbox: delivery of held alert %s to %s failed (attempt %d, retry in %.1f s): %s",
+                        h.alert.id, sink.name, n, delay, redact_text(str(e)))
+            return
+        h.done[sink.name] = self._clock()
+
+    def _write(self, sql1: str, args1: tuple, sql2: str, args2: tuple) -> bool:
+        """Run two statements in one transaction (a no-op after close); ``False`` if the disk refused."""
         with self._db_lock:
             if self._closed:
-                return
+                return True
             try:
-                with self._db:
-                    self._db.execute("BEGIN")
-                    self._db.execute(sql1, args1)
-                    self._db.execute(sql2, args2)
-            except sqlite3.Error:
-                log.exception("outbox: recording a delivery result failed")
+                self._db.execute("BEGIN")
+                self._db.execute(sql1, args1)
+                self._db.execute(sql2, args2)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if not self._store_error:
+                    log.error("outbox: recording a delivery result failed: %s", e)
+                self._store_error = str(e)
+                return False
+            return True
 
     def _pruner(self, interval_s: float) -> None:
+        """Prune every ``interval_s``; while alerts are held in memory, try to store them every few seconds."""
+        last = 0.0
         while True:
-            try:
-                self.prune()
-            except sqlite3.Error:
-                log.exception("outbox: pruning failed")
-            if self._stop.wait(interval_s):
+            if (len(self._spill) or self._unrecorded) and self._flush():
+                for ev in self._wake.values():
+                    ev.set()
+            if time.monotonic() - last >= interval_s:
+                last = time.monotonic()
+                try:
+                    self.prune()
+                except sqlite3.Error as e:
+                    log.warning("outbox: pruning failed: %s", e)
+            self._kick.wait(FLUSH_EVERY_S if len(self._spill) or self._unrecorded else interval_s)
+            self._kick.clear()
+            if self._stop.is_set():
                 return
 
     def _recover(self) -> None:

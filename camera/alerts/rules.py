@@ -222,6 +222,11 @@ class Router:
             record_sent(alert, routes, self._last_sent)
             self._forget_old(alert.time)
 
+    @property
+    def problem(self) -> str | None:
+        """The outbox's problem, if it has one now (alerts held in memory)."""
+        return getattr(self._outbox, "problem", None)
+
     def close(self) -> None:
         """Close the outbox (which closes the sinks), draining it for up to ``drain_s`` seconds."""
         self._outbox.close(drain_s=self.drain_s)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from camera.capture.base import FrameSource, RawFrame
 from camera.capture.folder import ImageFolderSource
+from camera.capture.looping import LoopingSource
 from camera.capture.opencv_sources import LiveCaptureSource, VideoFileSource
 from camera.capture.picamera import PiCameraSource
 from camera.capture.worker import CaptureStats, CaptureWorker
@@ -28,11 +29,22 @@ __all__ = ["CaptureStats", "CaptureWorker", "FrameSource", "RawFrame", "open_sou
 _URL = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
 
 
-def open_source(spec: str) -> FrameSource:
-    """The :class:`FrameSource` for ``spec`` (not yet opened).
+def open_source(spec: str, loop: bool = False, pace: bool = True) -> FrameSource:
+    """The :class:`FrameSource` for ``spec`` (not yet opened); ``loop`` plays a file or folder over and over
+    (:class:`~camera.capture.looping.LoopingSource`), in real time unless ``pace`` is false (then as fast as
+    inference takes the frames: a soak or benchmark run).
 
-    Raises :class:`CameraUnavailable` when ``spec`` names nothing that exists.
+    Raises :class:`CameraUnavailable` when ``spec`` names nothing that exists, or asks to loop a live camera.
     """
+    source = _source(spec)
+    if not loop:
+        return source
+    if source.live:
+        raise CameraUnavailable(f"source {spec!r} is a live camera; only a video file or a photo folder loops")
+    return LoopingSource(source, pace)
+
+
+def _source(spec: str) -> FrameSource:
     spec = spec.strip()
     if not spec:
         raise CameraUnavailable("empty source; give a file, folder, device (0, /dev/video0), URL or 'picamera'")

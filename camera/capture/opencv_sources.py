@@ -7,7 +7,6 @@ timeouts, so an unreachable camera fails in seconds instead of hanging.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
 from pathlib import Path
@@ -16,17 +15,13 @@ import cv2
 
 from camera.capture.base import RawFrame
 from camera.errors import CameraUnavailable
+from camera.redact import redact_url
 
 log = logging.getLogger(__name__)
 
 #: Milliseconds OpenCV may wait to open a network stream, and for one frame.
 NETWORK_OPEN_TIMEOUT_MS = 5000
 NETWORK_READ_TIMEOUT_MS = 5000
-
-
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for logs and errors)."""
-    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)
 
 
 class VideoFileSource:
@@ -76,7 +71,7 @@ class LiveCaptureSource:
         self.target = target
         self.width, self.height = width, height
         self.is_url = isinstance(target, str) and "://" in target
-        self.description = (f"stream {redact(str(target))}" if self.is_url else f"camera device {target}")
+        self.description = (f"stream {redact_url(str(target))}" if self.is_url else f"camera device {target}")
         self._cap: cv2.VideoCapture | None = None
 
     def open(self) -> None:

@@ -12,8 +12,10 @@ import importlib
 from pathlib import Path
 
 from camera.embed.base import ChipEmbedder, FaceEmbedder
+from models import entry
+from models.user import EmbedderSpec, user_entry
 
-__all__ = ["EMBEDDERS", "ChipEmbedder", "FaceEmbedder", "create_embedder"]
+__all__ = ["EMBEDDERS", "ChipEmbedder", "FaceEmbedder", "create_embedder", "model_default_max_distance"]
 
 #: built-in embedders: name -> "module:function", called as ``function(model_dir)``
 EMBEDDERS: dict[str, str] = {
@@ -21,6 +23,8 @@ EMBEDDERS: dict[str, str] = {
     "dlib": "camera.embed.dlib:create",  # dlib's ResNet through face_recognition (facecam[dlib])
 }
 _USER = "camera.embed.manifest:create"
+#: the manifest entry of each built-in embedder's model (for its facts, without loading it)
+_MODEL_ENTRY = {"dlib_resnet": "dlib_resnet_v1", "dlib": "dlib_resnet_v1"}
 
 
 def create_embedder(name: str, model_dir: Path) -> FaceEmbedder:
@@ -32,3 +36,10 @@ def create_embedder(name: str, model_dir: Path) -> FaceEmbedder:
     module, factory = _USER.split(":")
     embedder = getattr(importlib.import_module(module), factory)(name, model_dir)
     return embedder
+
+
+def model_default_max_distance(name: str, model_dir: Path) -> float:
+    """Embedder ``name``'s own Euclidean threshold, from its manifest entry (no model is loaded)."""
+    if name in _MODEL_ENTRY:
+        return float(entry(_MODEL_ENTRY[name])["default_max_distance"])
+    return EmbedderSpec.from_entry(name, user_entry(name, model_dir, "embedder")).default_max_distance

@@ -53,17 +53,18 @@ def rounded(threshold: float) -> float:
     return math.floor(threshold * scale) / scale
 
 
-def calibrate_gallery(root: Path, cfg: Config, target_far: float,
-                      negatives_dir: Path | None = None) -> tuple[Recommendation, str, float]:
+def calibrate_gallery(root: Path, cfg: Config, target_far: float, negatives_dir: Path | None = None,
+                      engine: Engine | None = None) -> tuple[Recommendation, str, float]:
     """The recommendation for the gallery under ``root`` and the configured engine.
 
+    ``engine`` is the enrolment engine (default: built from ``cfg``; the web app passes its own).
     Returns ``(recommendation, model_id, model default max_distance)``.
     Raises :class:`FacecamError` when the gallery holds no embeddings of the
     engine's model or too little to estimate a false-accept rate.
     """
     if not (root / "gallery.sqlite3").is_file():  # reading must not create an empty gallery
         raise FacecamError(f"no gallery in {root}: enrol people first (facecam enroll)")
-    engine = engines_for(root).enrolment(cfg.engine)
+    engine = engine or engines_for(root).enrolment(cfg.engine)
     model_id, default_t = engine.embedder.model_id, float(engine.embedder.default_max_distance)
     with Gallery(root) as gallery:
         index = gallery.index(model_id)

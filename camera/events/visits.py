@@ -33,6 +33,7 @@ import numpy as np
 
 from camera.alerts.cooldown import Cooldowns, cooling
 from camera.events.presence import ARRIVED, PersonState, PresenceBoard
+from camera.events.store import EventFace
 from camera.track.decision import TrackDecision
 from camera.track.tracker import Track
 from camera.types import UNKNOWN, Alert, AlertContext, AlertKind
@@ -58,11 +59,15 @@ class OpenEvent:
     box_xyxy: np.ndarray | None
     vectors: np.ndarray
     model_id: str
+    votes: int
+    margin: float
+    nearest: str | None
+    faces: list[EventFace]
 
 
 @dataclass(frozen=True)
 class UpdateEvent:
-    """Extend visit ``event_id`` to ``end``; rename it, set its distance or its faces' vectors when given."""
+    """Extend visit ``event_id`` to ``end``; rename it, set its decision, its faces' vectors and faces when given."""
 
     event_id: str
     end: dt.datetime
@@ -70,6 +75,9 @@ class UpdateEvent:
     person: str | None = None
     distance: float | None = None
     vectors: np.ndarray | None = None
+    votes: int | None = None
+    margin: float | None = None
+    faces: list[EventFace] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,14 +108,15 @@ class VisitBook:
         #: (camera, person) -> (event id, camera clock s) of their last visit there that ended
         self._recent: dict[tuple[str, str], tuple[str, float]] = {}
 
-    def decided(self, track: Track, upgraded: bool) -> list[Effect]:
-        """``track`` was just decided (or, ``upgraded``, turned from unknown to a name)."""
+    def decided(self, track: Track, upgraded: bool, names: tuple[str, ...]) -> list[Effect]:
+        """``track`` was just decided (or, ``upgraded``, turned from unknown to a name); ``names`` are the
+        gallery's people (the order of its faces' distances)."""
         d = track.decision
         if d is None or d.person is None:
             return []
         person, key = d.person, (track.camera, track.id)
         if person == UNKNOWN:
-            effects: list[Effect] = [self._open(track, d)]
+            effects: list[Effect] = [self._open(track, d, names)]
             if self.alert_unknown and self._unknown_alerts.allow(track.camera, track.last_s, self.cooldown_s):
                 effects.append(self._alert(track, d, person, AlertKind.RECOGNISED))
             return effects
@@ -123,7 +132,7 @@ class VisitBook:
             log.info("%s: track %d continues the visit of %s (event %s)", track.camera, track.id, person,
                      recent[0])
         else:
-            effects.append(self._open(track, d))
+            effects.append(self._open(track, d, names))
             new_visit = True
         change = self.presence.seen(person, track.camera, track.last_s, track.last_wall)
         state = self.presence.state(person)
@@ -139,8 +148,8 @@ class VisitBook:
         if d is not None and d.is_known and d.person is not None:
             self.presence.seen(d.person, track.camera, track.last_s, track.last_wall)
 
-    def ended(self, track: Track) -> list[Effect]:
-        """``track`` ended: close its visit."""
+    def ended(self, track: Track, names: tuple[str, ...]) -> list[Effect]:
+        """``track`` ended: close its visit (``names``: the gallery's people, the order of its faces' distances)."""
         d = track.decision
         event_id = self._event_of.pop((track.camera, track.id), None)
         if event_id is None or d is None or d.person is None:
@@ -151,7 +160,8 @@ class VisitBook:
         if d.is_known:
             self._recent[(track.camera, d.person)] = (event_id, track.last_s)
         vectors = np.stack([e.vector for e in track.embedded])
-        return [UpdateEvent(event_id, track.last_wall, track.last_s, distance=d.distance, vectors=vectors)]
+        return [UpdateEvent(event_id, track.last_wall, track.last_s, distance=d.distance, vectors=vectors,
+                            votes=d.votes, margin=d.margin, faces=_faces(track, d, names))]
 
     def tick(self, camera: str, t_s: float, wall: dt.datetime) -> list[Effect]:
         """Advance ``camera``'s clock to ``t_s`` seconds (``wall`` UTC): who left."""
@@ -167,7 +177,7 @@ class VisitBook:
         """Everyone's last presence, to store at shutdown."""
         return [SavePresence(s) for s in self.presence.states()]
 
-    def _open(self, track: Track, d: TrackDecision) -> OpenEvent:
+    def _open(self, track: Track, d: TrackDecision, names: tuple[str, ...]) -> OpenEvent:
         best = track.best
         event_id = uuid.uuid4().hex
         self._event_of[(track.camera, track.id)] = event_id
@@ -179,7 +189,7 @@ class VisitBook:
                          0.0 if best is None else best.observation.quality,
                          None if frame is None else frame.rgb, None if best is None else best.candidate.box_xyxy,
                          np.stack([e.vector for e in track.embedded]) if track.embedded else np.zeros((0, 128)),
-                         self.model_id)
+                         self.model_id, d.votes, d.margin, d.nearest, _faces(track, d, names))
 
     def _alert(self, track: Track, d: TrackDecision, person: str, kind: AlertKind) -> Alert:
         best = track.best
@@ -191,3 +201,17 @@ class VisitBook:
                                video_time_s=round(track.last_s, 3), frame=None if frame is None else frame.index)
         return Alert(uuid.uuid4().hex, track.camera, track.last_wall, person, d.distance,
                      tuple(float(v) for v in box), kind=kind, context=context)  # type: ignore[arg-type]
+
+
+def _faces(track: Track, d: TrackDecision, names: tuple[str, ...]) -> list[EventFace]:
+    """The track's embedded faces as stored with its visit: each one's distance to the person decided (to the
+    nearest person for an unknown; ``None`` when ruled out or with an empty gallery). ``names`` orders the
+    observations' distances (the gallery's people)."""
+    who = d.person if d.is_known else d.nearest
+    col = names.index(who) if who in names else None
+    out = []
+    for n, e in enumerate(track.embedded):
+        o = e.observation
+        value = None if col is None else float(o.distances[col])
+        out.append(EventFace(n, o.timestamp_s, o.quality, value if value is not None and np.isfinite(value) else None))
+    return out

@@ -16,12 +16,15 @@ import dataclasses
 import datetime as dt
 import logging
 import queue
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from camera.events.presence import PersonState
 from camera.events.store import EventStore, Presence
 from camera.events.visits import Effect, OpenEvent, SavePresence, UpdateEvent
+from camera.fsutil import describe_storage_error
 from camera.types import Alert
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ class EventWriter:
         self.attach_snapshots = attach_snapshots
         #: effects that raised (logged), for ``facecam status``
         self.failures = 0
+        self._problem: tuple[str, float] | None = None  # the last failure and when (UNIX s)
         self._q: queue.Queue[object] = queue.Queue(maxsize=MAX_QUEUED)
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self._pruned = 0.0
@@ -54,6 +58,11 @@ class EventWriter:
     @property
     def queued(self) -> int:
         return self._q.qsize()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the last effects failed (e.g. the disk is full), while that lasts; else ``None``."""
+        return None if self._problem is None else f"events: {self.failures} not recorded: {self._problem[0]}"
 
     def submit(self, effects: Sequence[Effect]) -> None:
         """Queue effects in order (waits while the queue is full)."""
@@ -87,25 +96,39 @@ class EventWriter:
                     self._prune(now)
             except Exception as exc:  # one bad effect must not stop the others
                 self.failures += 1
-                log.exception("event writer: %s failed: %s", type(item).__name__, exc)
+                what = describe_storage_error(self.store.root, exc)
+                if self._problem is None or self._problem[0] != what:
+                    log.error("event writer: %s failed: %s", type(item).__name__, what)
+                self._problem = (what, time.time())
+            else:
+                if item is not None and self._problem is not None and time.time() - self._problem[1] > 1:
+                    log.warning("event writer: recording events again (%d effects failed)", self.failures)
+                    self._problem = None
 
     def _apply(self, e: Effect) -> None:
         s = self.store
         if isinstance(e, OpenEvent):
             s.add(e.camera, e.track, e.person, e.start, e.end, e.start_s, e.end_s, e.distance, e.quality, e.rgb,
-                  e.box_xyxy, e.vectors, e.model_id, event_id=e.event_id)
+                  e.box_xyxy, e.vectors, e.model_id, event_id=e.event_id, votes=e.votes, margin=e.margin,
+                  nearest=e.nearest, faces=e.faces)
         elif isinstance(e, UpdateEvent):
-            s.update(e.event_id, e.end, e.end_s, person=e.person, distance=e.distance, vectors=e.vectors)
+            s.update(e.event_id, e.end, e.end_s, person=e.person, distance=e.distance, vectors=e.vectors,
+                     votes=e.votes, margin=e.margin, faces=e.faces)
         elif isinstance(e, SavePresence):
             s.set_presence(_presence(e.state))
         else:
             self.deliver(self._with_snapshot(e))
 
     def _with_snapshot(self, alert: Alert) -> Alert:
+        """The alert with its event's snapshot path (when asked for); without it if the store cannot say."""
         event_id = alert.context.event_id
         if not self.attach_snapshots or event_id is None:
             return alert
-        return dataclasses.replace(alert, snapshot=self.store.snapshot_of(event_id))
+        try:
+            return dataclasses.replace(alert, snapshot=self.store.snapshot_of(event_id))
+        except sqlite3.Error as exc:  # the alert still goes out, even when the store fails
+            log.warning("event writer: alert %s sent without its snapshot: %s", alert.id, exc)
+            return alert
 
     def _prune(self, now: dt.datetime) -> None:
         self._pruned = now.timestamp()

@@ -12,12 +12,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from camera.engine import Engine
 from camera.errors import FacecamError, NoFaceFound, SeveralFacesFound
 from camera.gallery.store import Gallery, validate_name
 from camera.imageio import decode_image, is_image_name, read_bytes, sha256_bytes
+from camera.track.quality import frame_qualities
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,8 @@ class EnrolOutcome:
         return self.status in (EnrolStatus.ENROLLED, EnrolStatus.DUPLICATE)
 
 
-def single_face(engine: Engine, rgb: np.ndarray, name: str) -> tuple[np.ndarray, tuple[float, ...]]:
-    """The embedding and box of the only face in ``rgb``.
+def single_face(engine: Engine, rgb: np.ndarray, name: str) -> tuple[np.ndarray, tuple[float, ...], float]:
+    """The embedding, box and quality (0-1) of the only face in ``rgb``.
 
     Raises :class:`NoFaceFound` or :class:`SeveralFacesFound` (``name`` is
     the photo's name, for the message).
@@ -57,7 +59,8 @@ def single_face(engine: Engine, rgb: np.ndarray, name: str) -> tuple[np.ndarray,
     if len(det) > 1:
         raise SeveralFacesFound(f"{name}: {len(det)} faces found; crop the photo to the one person")
     emb = engine.embedder.embed(rgb, det)
-    return emb.vectors[0], tuple(float(v) for v in det.xyxy[0])
+    quality = frame_qualities(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), det)[0].value
+    return emb.vectors[0], tuple(float(v) for v in det.xyxy[0]), quality
 
 
 def enroll_photos(gallery: Gallery, engine: Engine, name: str, paths: list[Path]) -> list[EnrolOutcome]:
@@ -87,9 +90,9 @@ def enroll_data(gallery: Gallery, engine: Engine, name: str, data: bytes, filena
 
 def _enrol(gallery: Gallery, engine: Engine, name: str, data: bytes, path: Path) -> EnrolOutcome:
     rgb = decode_image(data, str(path))
-    vector, box = single_face(engine, rgb, str(path))
+    vector, box, quality = single_face(engine, rgb, str(path))
     added = gallery.add_photo_embedding(name, data, sha256_bytes(data), path.name, path.suffix,
-                                        vector, engine.embedder.model_id, box)  # type: ignore[arg-type]
+                                        vector, engine.embedder.model_id, box, quality)  # type: ignore[arg-type]
     if added:
         return EnrolOutcome(path, name, EnrolStatus.ENROLLED)
     return EnrolOutcome(path, name, EnrolStatus.DUPLICATE, "already enrolled")
@@ -138,7 +141,7 @@ def rebuild(gallery: Gallery, engine: Engine) -> list[EnrolOutcome]:
     for photo in gallery.photos_missing(engine.embedder.model_id):
         try:
             rgb = decode_image(read_bytes(photo.path), str(photo.path))
-            vector, box = single_face(engine, rgb, str(photo.path))
+            vector, box, _ = single_face(engine, rgb, str(photo.path))
             gallery.add_embedding(photo.photo_id, vector, engine.embedder.model_id, box)  # type: ignore[arg-type]
             outcomes.append(EnrolOutcome(photo.path, photo.person, EnrolStatus.ENROLLED))
         except FacecamError as exc:

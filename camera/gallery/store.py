@@ -19,14 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from camera.errors import GalleryError
-from camera.fsutil import atomic_write, immediate_transaction
+from camera.errors import GalleryError, NotFound
+from camera.fsutil import (
+    atomic_write,
+    describe_storage_error,
+    disk_full,
+    immediate_transaction,
+    private_dir,
+    private_file,
+)
 from camera.matching import GalleryIndex
 from camera.types import UNKNOWN
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MAX_NAME_LEN = 200
 
 _SCHEMA = """
@@ -70,12 +77,17 @@ CREATE TABLE IF NOT EXISTS negatives (
 """
 
 
+class GalleryNotFound(GalleryError, NotFound):
+    """No person (or photo) has that name or id."""
+
+
 def validate_name(name: str) -> str:
     """The name as stored (Unicode NFC, outer whitespace stripped), or GalleryError.
 
     Any letters, quotes, punctuation or newlines are allowed: names are data,
-    never code. Refused: empty, NUL characters, longer than 200 characters,
-    and the reserved word ``unknown``.
+    never code (and are printed escaped). Refused: empty, NUL characters, no
+    visible character (e.g. only a zero-width space), longer than 200
+    characters, and the reserved word ``unknown``.
     """
     clean = unicodedata.normalize("NFC", name).strip()
     if not clean:
@@ -84,6 +96,8 @@ def validate_name(name: str) -> str:
         raise GalleryError("a person's name cannot contain NUL characters")
     if len(clean) > MAX_NAME_LEN:
         raise GalleryError(f"a person's name is limited to {MAX_NAME_LEN} characters, got {len(clean)}")
+    if not any(unicodedata.category(c)[0] in "LNPS" for c in clean):  # letters, digits, punctuation, symbols
+        raise GalleryError(f"a person's name needs a visible character; {clean!r} has none")
     if clean.lower() == UNKNOWN:
         raise GalleryError(f"{UNKNOWN!r} is reserved for faces that match no one; choose another name")
     return clean
@@ -91,22 +105,30 @@ def validate_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class PersonSummary:
-    """One row of ``facecam people``."""
+    """One row of ``facecam people``: the person's id (stable across renames), name and counts."""
 
     name: str
     photos: int
     embeddings: int
     models: tuple[str, ...]
+    id: int = 0
+
+
+#: schema 3 (additive): each photo's face quality (0-1) as enrolment measured it
+_PHOTO_QUALITY = "ALTER TABLE photos ADD COLUMN quality REAL"
 
 
 @dataclass(frozen=True)
 class StoredPhoto:
-    """A stored enrolment photo, for rebuilding embeddings."""
+    """A stored enrolment photo: its id, person, sha256, file, face quality (0-1; ``None`` if enrolled by an
+    older version) and when it was added (UTC ISO 8601)."""
 
     photo_id: int
     person: str
     sha256: str
     path: Path
+    quality: float | None = None
+    added: str = ""
 
 
 def _now() -> str:
@@ -118,12 +140,13 @@ class Gallery:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            (self.data_dir / "photos").mkdir(exist_ok=True)
-        except OSError as exc:
-            raise GalleryError(f"cannot create data directory {self.data_dir}: {exc.strerror or exc}") from exc
         self.path = self.data_dir / "gallery.sqlite3"
+        try:  # photos and embeddings of the household: owner only (0700 folders, 0600 files)
+            private_dir(self.data_dir / "photos")
+            private_file(self.path)
+        except OSError as exc:
+            raise GalleryError(f"cannot create the gallery in {self.data_dir}: "
+                               f"{describe_storage_error(self.path, exc)}") from exc
         try:
             self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -131,9 +154,13 @@ class Gallery:
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._db.executescript(_NEGATIVES)
+            if "quality" not in {r[1] for r in self._db.execute("PRAGMA table_info(photos)")}:
+                self._db.execute(_PHOTO_QUALITY)
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
                              (str(SCHEMA_VERSION), SCHEMA_VERSION))
         except sqlite3.DatabaseError as exc:
+            if disk_full(self.path, exc):
+                raise GalleryError(describe_storage_error(self.path, exc)) from exc
             raise GalleryError(f"{self.path} is not a usable gallery database: {exc}") from exc
 
     def __enter__(self) -> Gallery:
@@ -152,7 +179,7 @@ class Gallery:
 
     def add_photo_embedding(self, name: str, photo_bytes: bytes, sha256: str, source_name: str,
                             suffix: str, vector: np.ndarray, model_id: str,
-                            box_xyxy: tuple[float, float, float, float]) -> bool:
+                            box_xyxy: tuple[float, float, float, float], quality: float | None = None) -> bool:
         """Enrol one photo of ``name`` with its embedding, creating the person if new.
 
         The photo's bytes are stored first (atomically, named by sha256), then
@@ -165,8 +192,8 @@ class Gallery:
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO people (name, created_at) VALUES (?, ?)", (name, _now()))
             (person_id,) = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-            db.execute("INSERT OR IGNORE INTO photos (person_id, sha256, stored_path, source_name, added_at) "
-                       "VALUES (?, ?, ?, ?, ?)", (person_id, sha256, stored.name, source_name, _now()))
+            db.execute("INSERT OR IGNORE INTO photos (person_id, sha256, stored_path, source_name, added_at, quality) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", (person_id, sha256, stored.name, source_name, _now(), quality))
             (photo_id,) = db.execute("SELECT id FROM photos WHERE person_id = ? AND sha256 = ?",
                                      (person_id, sha256)).fetchone()
             cur = db.execute("INSERT OR IGNORE INTO embeddings (photo_id, model_id, vector, box_xyxy, created_at)"
@@ -187,7 +214,7 @@ class Gallery:
         old_clean, new_clean = validate_name(old), validate_name(new)
         with self._tx() as db:
             if not db.execute("SELECT 1 FROM people WHERE name = ?", (old_clean,)).fetchone():
-                raise GalleryError(f"no person named {old_clean!r}; see `facecam people list`")
+                raise GalleryNotFound(f"no person named {old_clean!r}; see `facecam people list`")
             if db.execute("SELECT 1 FROM people WHERE name = ?", (new_clean,)).fetchone():
                 raise GalleryError(f"{new_clean!r} is already enrolled; remove or rename them first")
             db.execute("UPDATE people SET name = ? WHERE name = ?", (new_clean, old_clean))
@@ -198,13 +225,23 @@ class Gallery:
         with self._tx() as db:
             row = db.execute("SELECT id FROM people WHERE name = ?", (clean,)).fetchone()
             if not row:
-                raise GalleryError(f"no person named {clean!r}; see `facecam people list`")
+                raise GalleryNotFound(f"no person named {clean!r}; see `facecam people list`")
             paths = [r[0] for r in db.execute("SELECT stored_path FROM photos WHERE person_id = ?", row)]
             db.execute("DELETE FROM people WHERE id = ?", row)
         for p in paths:  # a photo file may be shared by two people (same bytes)
             if not self._db.execute("SELECT 1 FROM photos WHERE stored_path = ?", (p,)).fetchone():
                 (self.data_dir / "photos" / p).unlink(missing_ok=True)
         return len(paths)
+
+    def remove_photo(self, photo_id: int) -> StoredPhoto:
+        """Remove one enrolment photo with its embeddings; returns it. A person left with no photo stays
+        listed (remove them with :meth:`remove`)."""
+        photo = self.photo(photo_id)
+        with self._tx() as db:
+            db.execute("DELETE FROM photos WHERE id = ?", (photo_id,))
+        if not self._db.execute("SELECT 1 FROM photos WHERE stored_path = ?", (photo.path.name,)).fetchone():
+            photo.path.unlink(missing_ok=True)
+        return photo
 
     def add_embedding(self, photo_id: int, vector: np.ndarray, model_id: str,
                       box_xyxy: tuple[float, float, float, float]) -> None:
@@ -226,7 +263,7 @@ class Gallery:
         with self._tx() as db:
             row = db.execute("SELECT id FROM people WHERE name = ?", (clean,)).fetchone()
             if not row:
-                raise GalleryError(f"no person named {clean!r}; see `facecam people list`")
+                raise GalleryNotFound(f"no person named {clean!r}; see `facecam people list`")
             added = 0
             for k, v in enumerate(vecs):
                 cur = db.execute("INSERT OR IGNORE INTO negatives (person_id, model_id, vector, source, created_at) "
@@ -251,16 +288,33 @@ class Gallery:
     def people(self) -> list[PersonSummary]:
         """Every person with counts, sorted by name."""
         rows = self._db.execute(
-            "SELECT p.name, COUNT(DISTINCT ph.id), COUNT(e.id), GROUP_CONCAT(DISTINCT e.model_id) "
+            "SELECT p.name, COUNT(DISTINCT ph.id), COUNT(e.id), GROUP_CONCAT(DISTINCT e.model_id), p.id "
             "FROM people p LEFT JOIN photos ph ON ph.person_id = p.id "
             "LEFT JOIN embeddings e ON e.photo_id = ph.id GROUP BY p.id ORDER BY p.name").fetchall()
-        return [PersonSummary(n, ph, e, tuple(sorted((m or "").split(",")) if m else ())) for n, ph, e, m in rows]
+        return [PersonSummary(n, ph, e, tuple(sorted((m or "").split(",")) if m else ()), i)
+                for n, ph, e, m, i in rows]
 
-    def photos(self) -> list[StoredPhoto]:
-        """Every stored enrolment photo."""
-        rows = self._db.execute("SELECT ph.id, p.name, ph.sha256, ph.stored_path FROM photos ph "
-                                "JOIN people p ON p.id = ph.person_id ORDER BY ph.id").fetchall()
-        return [StoredPhoto(i, n, s, self.data_dir / "photos" / sp) for i, n, s, sp in rows]
+    def person(self, person_id: int) -> PersonSummary:
+        """One person by id, or :class:`GalleryError`."""
+        for p in self.people():
+            if p.id == person_id:
+                return p
+        raise GalleryNotFound(f"no person with id {person_id}")
+
+    def photos(self, person: str | None = None) -> list[StoredPhoto]:
+        """Every stored enrolment photo (of ``person`` only, when given), oldest first."""
+        where, args = ("WHERE p.name = ?", (validate_name(person),)) if person is not None else ("", ())
+        rows = self._db.execute("SELECT ph.id, p.name, ph.sha256, ph.stored_path, ph.quality, ph.added_at FROM photos ph "
+                                f"JOIN people p ON p.id = ph.person_id {where} ORDER BY ph.id", args).fetchall()
+        return [StoredPhoto(i, n, s, self.data_dir / "photos" / sp, q, a) for i, n, s, sp, q, a in rows]
+
+    def photo(self, photo_id: int) -> StoredPhoto:
+        """One stored photo by id, or :class:`GalleryError`."""
+        row = self._db.execute("SELECT ph.id, p.name, ph.sha256, ph.stored_path, ph.quality, ph.added_at FROM photos ph "
+                               "JOIN people p ON p.id = ph.person_id WHERE ph.id = ?", (photo_id,)).fetchone()
+        if row is None:
+            raise GalleryNotFound(f"no photo {photo_id}")
+        return StoredPhoto(row[0], row[1], row[2], self.data_dir / "photos" / row[3], row[4], row[5])
 
     def photos_missing(self, model_id: str) -> list[StoredPhoto]:
         """Stored photos that have no embedding from ``model_id`` yet."""

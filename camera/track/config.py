@@ -14,7 +14,8 @@ class TrackingConfig(ConfigModel):
     max_shift: float = Field(0.75, ge=0, le=10, description="... or its centre moved at most this many face sizes")
     max_gap_s: float = Field(1.5, gt=0, le=600, description="a track ends after this many seconds unseen")
     link_max_distance: float = Field(0.45, ge=0, le=2, description="a new track joins a lost one when their faces "
-                                     "are this close (Euclidean embedding distance)")
+                                     "are this close (Euclidean embedding distance); a named track's face farther "
+                                     "than this from the track's faces is someone else (the track splits)")
     embed_interval_s: float = Field(0.2, ge=0, le=60, description="embed the best face of each such window, seconds")
     recheck_interval_s: float = Field(1.0, ge=0, le=600, description="after an 'unknown' decision, embed a face "
                                       "this often (seconds) in case it is someone after all")

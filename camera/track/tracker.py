@@ -16,10 +16,13 @@ its id (a person who jumped, was occluded or turned away for a moment).
 
 Only a few faces of each track are embedded (:func:`embed_due`): the best
 candidate (highest quality) of each ``embed_interval_s`` window, only when
-its quality reaches ``min_quality``, at most ``max_embeddings`` per track,
-and none once the track is named; after an "unknown" decision, one every
-``recheck_interval_s`` (a stranger who turns to the camera may still be
-family).
+its quality reaches ``min_quality``, at most ``max_embeddings`` per track;
+after an "unknown" decision, one every ``recheck_interval_s`` (a stranger
+who turns to the camera may still be family); once the track is named, one
+every ``recheck_interval_s`` to check it is still the same face: one farther
+than ``link_max_distance`` from the mean of the track's faces (someone took
+their place in the picture, a scene cut) ends the track and starts a new one
+(:meth:`Tracker.split`).
 """
 
 from __future__ import annotations
@@ -143,9 +146,11 @@ def associate(track_boxes: np.ndarray, det_boxes: np.ndarray, iou_min: float,
 def embed_due(track: Track, now_s: float, settings: TrackingConfig) -> bool:
     """Whether ``track``'s waiting candidate should be embedded now (see the module docstring)."""
     c = track.pending
-    if c is None or c.quality.value < settings.min_quality or len(track.embedded) >= settings.max_embeddings:
+    if c is None or c.quality.value < settings.min_quality:
         return False
-    if track.decision is not None and track.decision.is_known:
+    if track.decision is not None and track.decision.is_known:  # a check that it is still them
+        return track.last_embed_s is None or now_s - track.last_embed_s >= settings.recheck_interval_s - CLOCK_SLACK_S
+    if len(track.embedded) >= settings.max_embeddings:
         return False
     interval = settings.embed_interval_s
     if track.decision is not None and track.decision.decided:
@@ -225,6 +230,22 @@ class Tracker:
         other.last_embed_s = track.last_embed_s
         self.tracks.remove(track)
         return other
+
+    def split(self, track: Track, face: EmbeddedFace) -> tuple[Track, Track]:
+        """``face`` is not who ``track`` was named as (someone else took its place, or a scene cut): end
+        ``track`` and start a new track from ``face``. Returns ``(the ended track, the new one)``."""
+        c = face.candidate
+        frame = c.frame
+        if frame is None:
+            raise ValueError("Tracker.split: the face must keep its frame")
+        self.tracks.remove(track)
+        new = Track(self._next_id, self.camera, frame.timestamp_s, frame.timestamp_s, frame.wall_time, frame.wall_time,
+                    np.asarray(c.box_xyxy, np.float64), last_embed_s=frame.timestamp_s)
+        self._next_id += 1
+        new.add_embedded(face)
+        self.tracks.append(new)
+        log.info("%s: track %d is someone else now: it ends, track %d starts", self.camera, track.id, new.id)
+        return track, new
 
     def expire(self, now_s: float) -> list[Track]:
         """Remove and return the tracks not seen for more than ``max_gap_s`` (all of them with ``now_s=inf``)."""

@@ -16,8 +16,10 @@ import logging
 import os
 import re
 import subprocess
+from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from camera.alerts.base import SinkContext
 from camera.configmodel import ConfigModel
@@ -35,6 +37,25 @@ def alert_fields(alert: Alert) -> dict[str, str]:
     return {"person": alert.person, "camera": alert.camera, "time": str(d["time"]), "id": alert.id,
             "distance": "" if d["distance"] is None else f"{d['distance']:.4f}",
             "snapshot": alert.snapshot or ""}
+
+
+#: programs that run their ``-c`` argument as code
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox", "python", "python3",
+                    "perl", "ruby", "node", "env"})
+
+
+def shell_code_placeholders(argv: list[str]) -> None:
+    """Refuse a placeholder inside code a shell or interpreter runs (``sh -c "echo {person}"``): a name such as
+    ``Bob'; rm -rf ~; '`` would run as code. Placeholders are fine as arguments of their own after the code
+    (``["sh", "-c", 'echo "$1"', "sh", "{person}"]``), where the program reads them as data."""
+    if Path(argv[0]).name not in SHELLS:
+        return
+    for i, arg in enumerate(argv[1:], start=1):
+        if arg in ("-c", "-e", "-Command") and i + 1 < len(argv) and _PLACEHOLDER.search(argv[i + 1]):
+            raise ValueError(f"argv[{i + 1}] is code for {Path(argv[0]).name} and holds "
+                             f"{_PLACEHOLDER.search(argv[i + 1]).group(0)}: a name would run as code; pass it as "
+                             f"an argument of its own instead, e.g. [\"{argv[0]}\", \"-c\", 'echo \"$1\"', \"sh\", "
+                             "\"{person}\"]")
 
 
 def expand_argv(argv: list[str], alert: Alert) -> list[str]:
@@ -83,9 +104,16 @@ class CommandSinkConfig(ConfigModel):
 
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
                              description="sink name for rules (default command, command-2, ...)")
-    argv: list[str] = Field(..., min_length=1, description="program and arguments; {person}, {camera}, "
-                            "{time}, {id}, {distance}, {snapshot} are replaced")
+    argv: list[Annotated[str, Field(min_length=1)]] = Field(
+        ..., min_length=1, description="program and arguments; {person}, {camera}, {time}, {id}, {distance}, "
+                                       "{snapshot} are replaced")
     timeout_s: float = Field(10.0, gt=0, le=600, description="seconds before the program is killed")
+
+    @field_validator("argv")
+    @classmethod
+    def _no_shell_code(cls, v: list[str]) -> list[str]:
+        shell_code_placeholders(v)
+        return v
 
     def sink_name(self, index: int) -> str:
         """``name``, else ``command`` for the first, ``command-2`` for the second, ..."""

@@ -5,20 +5,28 @@ socket (default ``DATA_DIR/events.sock``, mode 0600: only facecam's user and
 root can connect; 0660 lets its group in too) and reading UTF-8 lines, each ``Alert.to_json_dict()`` as
 JSON (newlines inside names are escaped by JSON, so one line is one alert).
 No broker, no replay: a client sees the alerts sent while it is connected.
-A client that does not read for ``send_timeout_s`` seconds is disconnected,
-so a stuck reader cannot hold up delivery.
+A client that leaves an alert unread for ``send_timeout_s`` seconds is
+disconnected (the kernel's count of its unread bytes, ``SIOCOUTQ``, is
+watched), so a stuck reader cannot hold up delivery or a slot; and when all
+``max_clients`` slots are taken, a new client takes the slot of a silent one
+(the longest unread, else the oldest connection), so connections that never
+read cannot lock real readers out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import socket
 import stat
+import struct
 import tempfile
+import termios
 import threading
+import time
 from pathlib import Path
 
 from pydantic import Field
@@ -54,6 +62,10 @@ class StreamSink:
         self.path = Path(path)
         self._max_clients, self._send_timeout_s = max_clients, send_timeout_s
         self._clients: list[socket.socket] = []
+        #: connections accepted so far
+        self.accepted = 0
+        #: per client: when it connected, and since when it has had unread bytes (monotonic s)
+        self._since: dict[socket.socket, tuple[float, float | None]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._listener = _listen(self.path, mode)
@@ -69,7 +81,7 @@ class StreamSink:
             return len(self._clients)
 
     def send(self, alert: Alert) -> None:
-        """Write the alert line to every client, dropping those that fail; never raises."""
+        """Write the alert line to every client, dropping those that fail or stopped reading; never raises."""
         line = (json.dumps(alert.to_json_dict(), ensure_ascii=False) + "\n").encode()
         with self._lock:
             clients = list(self._clients)
@@ -79,6 +91,25 @@ class StreamSink:
             except OSError as e:  # includes timeouts and a client that went away
                 log.info("%s: dropping client: %s", self.name, e)
                 self._drop(c)
+        self._drop_silent()
+
+    def _drop_silent(self) -> None:
+        """Drop clients that have left bytes unread for ``send_timeout_s``."""
+        now = time.monotonic()
+        silent = []
+        with self._lock:
+            for c in self._clients:
+                connected, pending = self._since.get(c, (now, None))
+                if _unread(c) > 0:
+                    pending = pending if pending is not None else now
+                    if now - pending >= self._send_timeout_s:
+                        silent.append(c)
+                else:
+                    pending = None
+                self._since[c] = (connected, pending)
+        for c in silent:
+            log.info("%s: dropping a client that has not read for %.1f s", self.name, self._send_timeout_s)
+            self._drop(c)
 
     def close(self) -> None:
         """Stop accepting, disconnect clients and remove the socket file."""
@@ -97,11 +128,12 @@ class StreamSink:
             c.close()
 
     def _accept_loop(self) -> None:
-        self._listener.settimeout(0.5)
+        self._listener.settimeout(min(0.5, self._send_timeout_s))
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
             except TimeoutError:
+                self._drop_silent()
                 continue
             except OSError as e:
                 if not self._stop.is_set():
@@ -111,24 +143,43 @@ class StreamSink:
             if self._stop.is_set():
                 conn.close()
                 break
+            self._drop_silent()
             with self._lock:
-                full = len(self._clients) >= self._max_clients
-                if not full:
-                    conn.settimeout(self._send_timeout_s)
-                    with contextlib.suppress(OSError):
-                        conn.shutdown(socket.SHUT_RD)  # clients only read
-                    self._clients.append(conn)
-            if full:
-                log.warning("%s: refusing a client: %d already connected", self.name, self._max_clients)
-                conn.close()
-            else:
-                log.info("%s: client connected", self.name)
+                evict = self._evictable() if len(self._clients) >= self._max_clients else None
+            if evict is not None:
+                log.warning("%s: %d clients connected; the new one takes the slot of the longest silent one",
+                            self.name, self._max_clients)
+                self._drop(evict)
+            with self._lock:
+                conn.settimeout(self._send_timeout_s)
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RD)  # clients only read
+                self._clients.append(conn)
+                self._since[conn] = (time.monotonic(), None)
+                self.accepted += 1
+            log.info("%s: client connected", self.name)
+
+    def _evictable(self) -> socket.socket:
+        """The client to give up when the slots are full: the longest unread one, else the oldest (lock held)."""
+        def key(c: socket.socket) -> tuple[int, float]:
+            connected, pending = self._since.get(c, (0.0, None))
+            return (0, pending) if pending is not None else (1, connected)
+        return min(self._clients, key=key)
 
     def _drop(self, conn: socket.socket) -> None:
         with self._lock:
             if conn in self._clients:
                 self._clients.remove(conn)
+            self._since.pop(conn, None)
         conn.close()
+
+
+def _unread(conn: socket.socket) -> int:
+    """Bytes sent to ``conn``'s peer that it has not read yet (Linux ``SIOCOUTQ``; 0 where unknown)."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 def _listen(path: Path, mode: int) -> socket.socket:
@@ -146,7 +197,7 @@ def _listen(path: Path, mode: int) -> socket.socket:
         sock.bind(tmp)
         os.chmod(tmp, mode)
         os.rename(tmp, path)
-        sock.listen(8)
+        sock.listen(64)
     except BaseException:
         sock.close()
         with contextlib.suppress(OSError):
