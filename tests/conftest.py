@@ -24,9 +24,20 @@ SHARED_MODELS = Path(os.environ.get("FACECAM_TEST_MODELS", REPO.parent / "shared
 YUNET = SHARED_MODELS / "yunet" / "face_detection_yunet_2026may.onnx"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run the long tests (marked slow: soak-style and repeated-kill runs)")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not DATA.is_dir():
         raise pytest.UsageError(f"the real test data is missing: expected {DATA} (set FACECAM_TEST_DATA)")
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="long test: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
