@@ -13,4 +13,11 @@ command. ``dlibport`` is dlib's face pipeline without dlib;
 offline measurements. See ``docs/architecture.md``.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# onnxruntime (>= 1.29 on Linux) records usage events under ~/.cache/Microsoft and sends them to Microsoft
+# unless this is set before it is loaded; it reads the variable once, at load time, so here, before any
+# module of the package can import it. Nothing leaves the machine unless a configured sink sends it.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
