@@ -480,7 +480,11 @@ def run_client(kind: str, url: str) -> None:
 def _browser_client(url: str) -> None:
     """Headless Chromium on the real /live page (left for a blank page while not watching)."""
 
-    count = "performance.getEntriesByType('resource').filter((e) => e.name.includes('/live.jpg')).length"
+    # frames whose faces the page drew (the frame counter changes once per pushed frame)
+    count = "window.__frames || 0"
+    counting = ("() => { window.__frames = 0; new MutationObserver(() => window.__frames++).observe("
+                "document.querySelector('[data-live-camera=\"door\"] [data-counter=\"frame\"]'), "
+                "{childList: true, characterData: true, subtree: true}); }")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -496,6 +500,7 @@ def _browser_client(url: str) -> None:
                 if command == "watch":
                     page.goto(f"{url}/live")
                     page.wait_for_selector("figure.live img:not([hidden])", timeout=60_000)
+                    page.evaluate(counting)
                     start = (time.monotonic(), tree_cpu_s(os.getpid()), page.evaluate(count))
                     print("watching", flush=True)
                 elif command == "stop":
@@ -507,40 +512,50 @@ def _browser_client(url: str) -> None:
             browser.close()
 
 
-def _http_client(url: str, fps: float = 5.0) -> None:
-    """The live page's requests without a browser (httpx): at ``fps`` the faces (``/live``), the picture when
-    the frame changed (``/live.jpg``), and every 2 s the cameras' counters, as live.js asks for them."""
-    live = "/api/v1/cameras/door/live"
+def _http_client(url: str) -> None:
+    """The live page's requests without a browser (httpx): the MJPEG stream (its parts counted, nothing
+    decoded), the faces' event stream, and every 2 s the cameras' counters, as live.js asks for them."""
+    cam = "/api/v1/cameras/door"
     with httpx.Client(base_url=url, timeout=30) as c:
         c.post("/api/v1/login", json={"user": USER, "password": PASSWORD}).raise_for_status()
         print("ready", flush=True)
-        watching, shown, last, counters_at = False, 0, -1, 0.0
-        start = (0.0, 0.0, 0)
+        shown = [0]
+        stop = threading.Event()
+        threads: list[threading.Thread] = []
 
-        def tick() -> None:
-            nonlocal shown, last, counters_at
-            if not watching:
-                select.select([sys.stdin], [], [], 0.1)
-                return
-            t = time.monotonic()
-            snap = c.get(live).json()
-            if snap["frame"] != last:
-                c.get(f"{live}.jpg", params={"frame": snap["frame"]}).raise_for_status()
-                shown, last = shown + 1, snap["frame"]
-            if t >= counters_at:
+        def pictures() -> None:
+            with c.stream("GET", f"{cam}/live.mjpeg") as r:
+                for chunk in r.iter_raw():
+                    shown[0] += chunk.count(b"--facecam-frame")
+                    if stop.is_set():
+                        return
+
+        def faces() -> None:
+            with c.stream("GET", f"{cam}/live/stream") as r:
+                for _ in r.iter_lines():
+                    if stop.is_set():
+                        return
+
+        def counters() -> None:
+            while not stop.wait(2.0):
                 c.get("/api/v1/cameras").raise_for_status()
-                counters_at = t + 2.0
-            select.select([sys.stdin], [], [], max(0.02, 1 / fps - (time.monotonic() - t)))  # or wake for a command
 
-        while (command := _next_command(tick)) not in ("quit", ""):
+        start = (0.0, 0.0, 0)
+        while (command := _next_command(lambda: select.select([sys.stdin], [], [], 0.5))) not in ("quit", ""):
             if command == "watch":
-                watching = True
-                tick()
-                start = (time.monotonic(), tree_cpu_s(os.getpid()), shown)
+                stop.clear()
+                threads = [threading.Thread(target=f, daemon=True) for f in (pictures, faces, counters)]
+                for t in threads:
+                    t.start()
+                _wait(lambda: shown[0] > 0, 60, "the first live frame")
+                start = (time.monotonic(), tree_cpu_s(os.getpid()), shown[0])
                 print("watching", flush=True)
             elif command == "stop":
-                watching = False
-                print(json.dumps(_seen(start, (time.monotonic(), tree_cpu_s(os.getpid()), shown))), flush=True)
+                end = (time.monotonic(), tree_cpu_s(os.getpid()), shown[0])
+                stop.set()
+                for t in threads:
+                    t.join(10)
+                print(json.dumps(_seen(start, end)), flush=True)
 
 
 def _seen(start: tuple[float, float, int], end: tuple[float, float, int]) -> dict:

@@ -26,12 +26,15 @@ from camera.gallery.enroll import EnrolOutcome
 from camera.imageio import IMAGE_SUFFIXES
 from camera.types import UNKNOWN
 from camera.web.auth import SESSION_COOKIE, Principal, changer, reader
+from camera.web.live import LiveFrame, LiveView
 
 router = APIRouter()
 Reader = Annotated[Principal, Depends(reader)]
 Changer = Annotated[Principal, Depends(changer)]
 #: upload content types accepted (the bytes are then decoded by the same strict loader as `facecam enroll`)
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp", "image/x-portable-graymap", "image/tiff"}
+#: the part separator of the MJPEG live stream
+MJPEG_BOUNDARY = "facecam-frame"
 
 
 def _ctx(request: Request):  # noqa: ANN202 - WebContext (imported by app.py, which imports this module)
@@ -146,21 +149,53 @@ def cameras(p: Reader, request: Request) -> list[dict[str, object]]:
 @router.get("/cameras/{camera}/live", tags=["cameras"])
 def live(p: Reader, camera: str, request: Request) -> dict[str, object]:
     """The camera's newest frame: its index and size, and the faces on it (boxes in its pixels, names, distances)."""
-    ctx = _ctx(request)
-    snap = ctx.live.snapshot(camera) if ctx.live is not None else None
-    if snap is None:
-        raise HTTPException(404, f"no live frame from camera {camera!r} (the live view needs `facecam run --web`)")
-    return {"camera": snap.camera, "frame": snap.index, "width": snap.width, "height": snap.height,
-            "time": snap.wall_time, "age_s": round(snap.age_s, 2),
-            "tracks": [{"box": [round(v, 1) for v in t.box_xyxy], "track": t.track, "person": t.person,
-                        "known": t.person not in (None, UNKNOWN), "distance": t.distance} for t in snap.tracks]}
+    return _live_json(_live_view(request, camera), camera)
+
+
+@router.get("/cameras/{camera}/live/stream", tags=["cameras"], response_class=StreamingResponse)
+async def live_stream(p: Reader, camera: str, request: Request) -> StreamingResponse:
+    """What ``/live`` answers, pushed as server-sent events (``event: frame``) for each new frame, at most
+    ``[web] live_fps`` a second: the live page draws its boxes from it."""
+    view = _live_view(request, camera)
+    period = 1.0 / _ctx(request).cfg.live_fps
+
+    async def lines() -> AsyncIterator[str]:
+        shown = None
+        while not await request.is_disconnected():
+            snap = view.snapshot(camera)
+            if snap is not None and snap.index != shown:
+                shown = snap.index
+                yield f"event: frame\ndata: {json.dumps(_live_json(view, camera, snap), ensure_ascii=False)}\n\n"
+            await asyncio.sleep(period)
+
+    return StreamingResponse(lines(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/cameras/{camera}/live.mjpeg", tags=["cameras"], response_class=StreamingResponse)
+async def live_mjpeg(p: Reader, camera: str, request: Request) -> StreamingResponse:
+    """The camera's frames as an MJPEG stream (``multipart/x-mixed-replace``), each new frame at most
+    ``[web] live_fps`` a second: an ``<img>`` shows it as video, decoded by the browser itself."""
+    view = _live_view(request, camera)
+    period = 1.0 / _ctx(request).cfg.live_fps
+
+    async def parts() -> AsyncIterator[bytes]:
+        shown = None
+        while not await request.is_disconnected():
+            got = await asyncio.to_thread(view.jpeg, camera)  # encoded once per frame, whoever asks first
+            if got is not None and got[0] != shown:
+                shown = got[0]
+                yield (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(got[1])}\r\n"
+                       f"X-Frame: {got[0]}\r\n\r\n").encode() + got[1] + b"\r\n"
+            await asyncio.sleep(period)
+
+    return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
+                             headers={"Cache-Control": "no-store"})
 
 
 @router.get("/cameras/{camera}/live.jpg", tags=["cameras"], response_class=Response)
 def live_jpeg(p: Reader, camera: str, request: Request) -> Response:
     """The camera's newest frame as JPEG."""
-    ctx = _ctx(request)
-    got = ctx.live.jpeg(camera) if ctx.live is not None else None
+    got = _live_view(request, camera).jpeg(camera)
     if got is None:
         raise HTTPException(404, f"no live frame from camera {camera!r}")
     return Response(got[1], media_type="image/jpeg", headers={"X-Frame": str(got[0]), "Cache-Control": "no-store"})
@@ -409,6 +444,24 @@ async def _enrol_upload(request: Request, name: str, photo: UploadFile) -> dict[
     if not outcome.ok:
         return JSONResponse({"detail": outcome.reason, **outcome_json(outcome)}, status_code=422)  # type: ignore[return-value]
     return outcome_json(outcome)
+
+
+def _live_view(request: Request, camera: str) -> LiveView:
+    """The daemon's live view, once ``camera`` has shown a frame (else 404: no daemon, or no such camera)."""
+    view = _ctx(request).live
+    if view is None or view.snapshot(camera) is None:
+        raise HTTPException(404, f"no live frame from camera {camera!r} (the live view needs `facecam run --web`)")
+    return view
+
+
+def _live_json(view: LiveView, camera: str, snap: LiveFrame | None = None) -> dict[str, object]:
+    snap = snap or view.snapshot(camera)
+    if snap is None:
+        raise HTTPException(404, f"no live frame from camera {camera!r}")
+    return {"camera": snap.camera, "frame": snap.index, "width": snap.width, "height": snap.height,
+            "time": snap.wall_time, "age_s": round(snap.age_s, 2),
+            "tracks": [{"box": [round(v, 1) for v in t.box_xyxy], "track": t.track, "person": t.person,
+                        "known": t.person not in (None, UNKNOWN), "distance": t.distance} for t in snap.tracks]}
 
 
 def _event_id(text: str) -> str:

@@ -1,47 +1,56 @@
-// The live page: each camera's newest frame at [web] live_fps, with its faces drawn over it as boxes.
+// The live page: each camera's frames as an MJPEG stream in an <img> (the browser decodes it itself, no script
+// per frame), and its faces pushed as server-sent events, at most [web] live_fps a second, drawn as boxes.
 // Boxes are elements positioned in percent of the frame's pixel size, so they follow the picture's displayed
 // size; each is labelled with the name ("unknown", or "…" while undecided) and distance as text.
 "use strict";
 
 const COUNTERS_EVERY_MS = 2000;
+const RETRY_MS = 2000;
 
 function startCamera(fig) {
   const camera = fig.dataset.liveCamera;
-  const fps = Math.max(0.2, Number(fig.dataset.fps) || 5);
   const base = `/api/v1/cameras/${encodeURIComponent(camera)}`;
   const img = fig.querySelector("img");
   const boxes = fig.querySelector(".boxes");
   const waiting = fig.querySelector(".waiting");
   const state = fig.querySelector(".live-state");
   const frameNo = fig.querySelector('[data-counter="frame"]');
-  let shown = -1;
-  let url = null;
 
-  async function showFrame() {
-    const snap = await api("GET", `${base}/live`);
-    if (snap.frame === shown) return;
-    const r = await fetch(`${base}/live.jpg?frame=${snap.frame}`, { credentials: "same-origin", cache: "no-store" });
-    if (!r.ok) throw new Error(`no picture from camera ${camera} (${r.status})`);
-    const next = URL.createObjectURL(await r.blob());
-    img.src = next;
-    await img.decode().catch(() => undefined);
-    if (url) URL.revokeObjectURL(url);
-    url = next;
-    shown = snap.frame;
+  let faces = null;
+  let retry = null;
+
+  function watch() {  // the picture and the faces, until the page is hidden
+    img.src = `${base}/live.mjpeg?t=${Date.now()}`;
+    faces = new EventSource(`${base}/live/stream`);  // reconnects by itself
+    faces.addEventListener("frame", (ev) => {
+      const snap = JSON.parse(ev.data);
+      drawBoxes(boxes, snap);  // every live track comes with every frame (its last box between detections)
+      frameNo.textContent = String(snap.frame);
+    });
+    faces.addEventListener("error", () => say(state, `no faces from camera ${camera}; reconnecting`, true));
+    faces.addEventListener("open", () => { if (!img.hidden) say(state, ""); });
+  }
+
+  function unwatch() {  // a hidden page costs the daemon nothing
+    clearTimeout(retry);
+    img.removeAttribute("src");
+    if (faces) faces.close();
+    faces = null;
+  }
+
+  img.addEventListener("load", () => {
     img.hidden = false;
     waiting.hidden = true;
-    drawBoxes(boxes, snap);  // every live track comes with every frame (its last box between detections)
-    frameNo.textContent = String(snap.frame);
-  }
-
-  async function tick() {
-    const started = performance.now();
-    if (!document.hidden) {
-      try { await showFrame(); say(state, ""); } catch (e) { say(state, e.message, true); }
-    }
-    setTimeout(tick, Math.max(20, 1000 / fps - (performance.now() - started)));
-  }
-  tick();
+    say(state, "");
+  });
+  img.addEventListener("error", () => {  // the daemon stopped, or the camera has no frame yet: try again
+    if (!faces) return;
+    say(state, `no picture from camera ${camera}; trying again`, true);
+    clearTimeout(retry);
+    retry = setTimeout(() => { if (faces) img.src = `${base}/live.mjpeg?t=${Date.now()}`; }, RETRY_MS);
+  });
+  document.addEventListener("visibilitychange", () => (document.hidden ? unwatch() : watch()));
+  if (!document.hidden) watch();
 }
 
 /** One box per face: position and size in percent of the frame (``snap.width`` x ``snap.height`` pixels). */
