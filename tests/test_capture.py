@@ -210,7 +210,7 @@ def test_picamera_adapter_with_a_stand_in_module(monkeypatch):
             calls.append("close")
 
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=Picamera2))
-    src = open_source("picamera:1")
+    src = open_source("picamera2:1")  # the in-process option; plain "picamera" is rpicam-vid (test_rpicam.py)
     src.open()
     raw = src.read()
     src.close()
@@ -221,4 +221,4 @@ def test_picamera_adapter_with_a_stand_in_module(monkeypatch):
 def test_picamera_missing_module_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "picamera2", None)
     with pytest.raises(CameraUnavailable, match="needs picamera2"):
-        open_source("picamera").open()
+        open_source("picamera2").open()

@@ -5,7 +5,9 @@
 =========================  ==========================================
 ``0``, ``/dev/video0``     V4L2 / USB camera (index or device path)
 ``rtsp://…``, ``http://…`` network camera (RTSP, HTTP, MJPEG) via FFmpeg
-``picamera``, ``picamera:1``  Raspberry Pi camera through picamera2
+``picamera``, ``picamera:1``  Raspberry Pi camera, read from an ``rpicam-vid`` child process
+``picamera2``, ``picamera2:1``  Raspberry Pi camera through picamera2, in process (needs the
+                               system's python3-picamera2 and a numpy it was built for)
 a folder                   its photos, in file-name order
 a file                     a video file
 =========================  ==========================================
@@ -21,6 +23,7 @@ from camera.capture.folder import ImageFolderSource
 from camera.capture.looping import LoopingSource
 from camera.capture.opencv_sources import LiveCaptureSource, VideoFileSource
 from camera.capture.picamera import PiCameraSource
+from camera.capture.rpicam import RpicamSource
 from camera.capture.worker import CaptureStats, CaptureWorker
 from camera.errors import CameraUnavailable
 
@@ -48,21 +51,24 @@ def _source(spec: str) -> FrameSource:
     spec = spec.strip()
     if not spec:
         raise CameraUnavailable("empty source; give a file, folder, device (0, /dev/video0), URL or 'picamera'")
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():  # not "²": str.isdigit says yes, int() says no
         return LiveCaptureSource(int(spec))
     if _URL.match(spec):
         return LiveCaptureSource(spec)
-    if spec == "picamera" or spec.startswith("picamera:"):
-        index = spec.partition(":")[2]
-        if index and not index.isdigit():
-            raise CameraUnavailable(f"{spec!r}: expected picamera or picamera:N with N a number")
-        return PiCameraSource(int(index or 0))
+    kind, _, index = spec.partition(":")
+    if kind in ("picamera", "picamera2"):
+        if index and not (index.isascii() and index.isdigit()):
+            raise CameraUnavailable(f"{spec!r}: expected {kind} or {kind}:N with N a number")
+        return RpicamSource(int(index or 0)) if kind == "picamera" else PiCameraSource(int(index or 0))
     if spec.startswith("/dev/video"):
         return LiveCaptureSource(spec)
     path = Path(spec).expanduser()
-    if path.is_dir():
-        return ImageFolderSource(path)
-    if path.is_file():
-        return VideoFileSource(path)
+    try:
+        if path.is_dir():
+            return ImageFolderSource(path)
+        if path.is_file():
+            return VideoFileSource(path)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise CameraUnavailable(f"source {spec!r}: {exc.strerror or exc}") from exc
     raise CameraUnavailable(f"source {spec!r}: no such file, folder or device "
                             "(give a video file, a photo folder, 0 or /dev/video0, an rtsp:// URL or 'picamera')")
