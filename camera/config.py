@@ -29,6 +29,7 @@ from camera.errors import ConfigError
 from camera.events.config import EventsConfig, PresenceConfig
 from camera.matching import MatchingConfig
 from camera.motion.config import MotionConfig
+from camera.redact import one_line
 from camera.track.config import TrackingConfig
 from camera.web.config import WebConfig
 
@@ -41,7 +42,8 @@ MAX_PROBLEMS = 20
 class CameraConfig(ConfigModel):
     """One camera: its source, and what it changes of the shared settings (only the keys it sets)."""
 
-    source: str = Field(..., min_length=1, description="file, folder, 0 or /dev/videoN, rtsp:// URL, picamera")
+    source: str = Field(..., min_length=1, description="file, folder, 0 or /dev/videoN, rtsp:// URL, picamera[:N], "
+                        "picamera2[:N]")
     fps_cap: float | None = Field(None, gt=0, le=120, description="process at most this many frames a second")
     realtime: bool | None = Field(None, description="drop frames when busy (default: yes for live sources)")
     loop: bool = Field(False, description="play a video file or photo folder over and over in real time, like a "
@@ -121,7 +123,7 @@ def _validated(data: dict[str, Any]) -> Config:
 
 
 def _describe(err: dict[str, Any]) -> str:
-    key = ".".join(str(p) for p in err["loc"])
+    key = one_line(".".join(str(p) for p in err["loc"]))  # a quoted TOML key may hold a newline or an escape
     msg = "unknown key (not allowed here)" if err["type"] == "extra_forbidden" else err["msg"]
     return f"{key}: {msg}"
 
@@ -133,28 +135,31 @@ def load_config(path: Path | str) -> Config:
     ``/dev/zero`` behind a symlink), so a wrong path fails at once instead of hanging or filling memory.
     """
     path = Path(path)
+    name = one_line(str(path))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such config file") from exc
+        raise ConfigError(f"{name}: no such config file") from exc
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # a NUL or a lone surrogate in the name: no file can have it
+        raise ConfigError(f"{name}: not a possible file name ({exc})") from exc
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"{path}: not a regular file (a config is a TOML text file)")
+            raise ConfigError(f"{name}: not a regular file (a config is a TOML text file)")
         if st.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {st.st_size} bytes; a config file is at most {MAX_CONFIG_BYTES} bytes")
+            raise ConfigError(f"{name}: {st.st_size} bytes; a config file is at most {MAX_CONFIG_BYTES} bytes")
         data = os.read(fd, MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    return parse_config(text, str(path))
+        raise ConfigError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    return parse_config(text, name)
 
 
 def parse_config(text: str, name: str = "<config>") -> Config:
@@ -163,6 +168,8 @@ def parse_config(text: str, name: str = "<config>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: not valid TOML: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"{name}: not a config: arrays or tables nested too deeply") from exc
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from camera.errors import InvalidImage
+from camera.redact import one_line
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +46,28 @@ def read_bytes(path: Path, max_bytes: int | None = None) -> bytes:
     :data:`MAX_FILE_BYTES`) file is :class:`InvalidImage`. The size is checked before anything is read,
     so a huge (or sparse) file never fills memory."""
     path = Path(path)
+    name = one_line(str(path))  # a file name may hold a newline or an escape
     limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
-    if not path.exists():
-        raise InvalidImage(f"{path}: no such file")
-    if not path.is_file():
-        raise InvalidImage(f"{path}: not a regular file")
+    try:  # stat itself fails on a name too long for the file system
+        if not path.exists():
+            raise InvalidImage(f"{name}: no such file")
+        if not path.is_file():
+            raise InvalidImage(f"{name}: not a regular file")
+    except OSError as exc:
+        raise InvalidImage(f"{name}: cannot read ({exc.strerror or exc})") from exc
     try:
         with path.open("rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > limit:
-                raise InvalidImage(f"{path}: {size / 1e6:.0f} MB, above the limit of {limit / 1e6:.0f} MB for a "
+                raise InvalidImage(f"{name}: {size / 1e6:.0f} MB, above the limit of {limit / 1e6:.0f} MB for a "
                                    "photo; resize it first")
             data = f.read(limit + 1)
     except OSError as exc:
-        raise InvalidImage(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raise InvalidImage(f"{name}: cannot read ({exc.strerror or exc})") from exc
     if not data:
-        raise InvalidImage(f"{path}: the file is empty (0 bytes)")
+        raise InvalidImage(f"{name}: the file is empty (0 bytes)")
     if len(data) > limit:
-        raise InvalidImage(f"{path}: above the limit of {limit / 1e6:.0f} MB for a photo; resize it first")
+        raise InvalidImage(f"{name}: above the limit of {limit / 1e6:.0f} MB for a photo; resize it first")
     return data
 
 
@@ -72,6 +77,7 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = MAX_PIXEL
     Raises :class:`InvalidImage` for bytes that are not an image, a truncated
     file, or an image over ``max_pixels``.
     """
+    name = one_line(name)  # an uploaded file's name may hold a newline or an escape
     if not data:
         raise InvalidImage(f"{name}: the file is empty (0 bytes)")
     try:

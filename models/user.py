@@ -88,11 +88,13 @@ def load_user_manifest(path: Path) -> dict[str, dict[str, Any]]:
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # TOMLDecodeError, UnicodeDecodeError; deep nesting
         raise ModelLoadError(f"{path}: cannot read the model manifest: {exc}") from exc
     builtin = load_manifest()
     out: dict[str, dict[str, Any]] = {}
     for name, e in data.items():
+        if not name.isprintable():  # every message names the entry as [NAME]: no newline or escape in it
+            raise ModelLoadError(f"{path}: entry {name!r}: a model name is printable text (no control characters)")
         if not isinstance(e, dict):
             raise ModelLoadError(f"{path}: {name!r} must be a table ([{name}]), not a value")
         if name in builtin:
@@ -184,15 +186,16 @@ class EmbedderSpec:
         max_d = need("default_max_distance")
         if not (isinstance(max_d, int | float) and max_d > 0):
             raise ModelLoadError(f"{where}: default_max_distance must be a positive number, got {max_d!r}")
-        padding = float(e.get("chip_padding", 0.25))
-        margin = float(e.get("box_margin", 0.0))
-        if not (0 <= padding <= 2 and 0 <= margin <= 2):
-            raise ModelLoadError(f"{where}: chip_padding and box_margin must be within 0..2")
+        padding, margin = e.get("chip_padding", 0.25), e.get("box_margin", 0.0)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 2 for v in (padding, margin)):
+            raise ModelLoadError(f"{where}: chip_padding and box_margin must be numbers within 0..2, got "
+                                 f"{padding!r} and {margin!r}")
         return cls(
             name=name, path=file, sha256=sha, width=size[0], height=size[1],
             colour_order=choice("colour_order", ("rgb", "bgr")),
             layout=choice("input_layout", ("nchw", "nhwc")), dtype=choice("input_dtype", ("float32", "uint8")),
-            mean=triple("mean", 0.0), std=std, alignment=alignment, chip_padding=padding, box_margin=margin,
+            mean=triple("mean", 0.0), std=std, alignment=alignment, chip_padding=float(padding),
+            box_margin=float(margin),
             l2_normalise=bool(e.get("l2_normalise", False)), default_max_distance=float(max_d),
             model_id=str(e.get("model_id") or f"user:{name}"),
             input_name=e.get("input_name"), output_name=e.get("output_name"))
@@ -256,13 +259,22 @@ def _file_of(e: dict[str, Any], where: str) -> Path:
     """The entry's ``file``, relative names resolved beside its manifest."""
     if "file" not in e:
         raise ModelLoadError(f"{where}: missing key 'file'")
-    file = Path(str(e["file"])).expanduser()
+    if not str(e["file"]).isprintable():  # messages show the path: no newline or escape in it
+        raise ModelLoadError(f"{where}: file = {e['file']!r}: a file name without control characters")
+    try:
+        file = Path(str(e["file"])).expanduser()
+    except RuntimeError as exc:  # "~someone/..." where there is no such user
+        raise ModelLoadError(f"{where}: file = {e['file']!r}: {exc}") from exc
     return file if file.is_absolute() else Path(e.get("_manifest", ".")).parent / file
 
 
 def _verified(name: str, path: Path, sha256: str) -> Path:
     """``path`` if it exists and hashes to ``sha256``; else a ModelLoadError saying what to do."""
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ModelLoadError(f"model {name!r}: {path}: {exc.strerror or exc}") from exc
+    if not found:
         hint = (f"fetch it with `python scripts/fetch_models.py {name} --out {path.parent}`"
                 if path.parent.joinpath(USER_MANIFEST_NAME).is_file() else "check the path")
         raise ModelLoadError(f"model {name!r}: {path} does not exist; {hint}")

@@ -121,7 +121,7 @@ class AlertsConfig(ConfigModel):
         if v is not None:
             try:
                 ZoneInfo(v)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
+            except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: 'America' is a folder of zones
                 raise ValueError(f"unknown time zone {v!r} (use a name like 'Europe/Berlin')") from exc
         return v
 

@@ -19,6 +19,7 @@ from camera.engine import Engine
 from camera.errors import FacecamError, NoFaceFound, SeveralFacesFound
 from camera.gallery.store import Gallery, validate_name
 from camera.imageio import decode_image, is_image_name, read_bytes, sha256_bytes
+from camera.redact import one_line
 from camera.track.quality import frame_qualities
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def enroll_data(gallery: Gallery, engine: Engine, name: str, data: bytes, filena
 
 def _enrol(gallery: Gallery, engine: Engine, name: str, data: bytes, path: Path) -> EnrolOutcome:
     rgb = decode_image(data, str(path))
-    vector, box, quality = single_face(engine, rgb, str(path))
+    vector, box, quality = single_face(engine, rgb, one_line(str(path)))  # an upload's name may hold escapes
     added = gallery.add_photo_embedding(name, data, sha256_bytes(data), path.name, path.suffix,
                                         vector, engine.embedder.model_id, box, quality)  # type: ignore[arg-type]
     if added:

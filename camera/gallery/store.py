@@ -87,7 +87,8 @@ def validate_name(name: str) -> str:
     Any letters, quotes, punctuation or newlines are allowed: names are data,
     never code (and are printed escaped). Refused: empty, NUL characters, no
     visible character (e.g. only a zero-width space), longer than 200
-    characters, and the reserved word ``unknown``.
+    characters, lone surrogates (an undecodable byte on the command line),
+    and the reserved word ``unknown``.
     """
     clean = unicodedata.normalize("NFC", name).strip()
     if not clean:
@@ -96,6 +97,8 @@ def validate_name(name: str) -> str:
         raise GalleryError("a person's name cannot contain NUL characters")
     if len(clean) > MAX_NAME_LEN:
         raise GalleryError(f"a person's name is limited to {MAX_NAME_LEN} characters, got {len(clean)}")
+    if any(unicodedata.category(c) == "Cs" for c in clean):  # an undecodable byte of argv; SQLite stores UTF-8
+        raise GalleryError(f"a person's name must be valid Unicode text; {clean!r} holds an undecodable byte")
     if not any(unicodedata.category(c)[0] in "LNPS" for c in clean):  # letters, digits, punctuation, symbols
         raise GalleryError(f"a person's name needs a visible character; {clean!r} has none")
     if clean.lower() == UNKNOWN:

@@ -42,7 +42,7 @@ class WebConfig(ConfigModel):
 def parse_listen(text: str) -> dict[str, object]:
     """``--web [HOST:]PORT`` as config keys (``{"host": ..., "port": ...}``); ValueError if malformed."""
     host, _, port = text.rpartition(":")
-    if not port.isdigit():
+    if not (port.isascii() and port.isdigit() and len(port) <= 5):  # not "²", which int() refuses
         raise ValueError(f"--web {text!r}: expected [HOST:]PORT, e.g. 8080 or 0.0.0.0:8080")
     out: dict[str, object] = {"port": int(port), "enabled": True}
     if host:
