@@ -19,6 +19,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from camera import __version__
 from camera.alerts.sinks.jsonl import JsonlSink
@@ -33,10 +34,11 @@ from camera.fsutil import DataDirLock, DirectoryLocked
 from camera.gallery.enroll import EnrolOutcome, EnrolStatus, enroll_photos
 from camera.gallery.store import Gallery, validate_name
 from camera.imageio import load_image
+from camera.malloc import limit_arenas
 from camera.redact import LogFilter, one_line, redact_text
 from camera.service import Service
 from camera.status import StatusWriter, format_status
-from camera.web.accounts import Accounts, check_password, check_user_name
+from camera.web.accounts import ACCOUNTS_DB, Accounts, check_password, check_user_name
 from camera.web.app import WebContext
 from camera.web.config import parse_listen
 from camera.web.feed import AlertFeed, OutboxTail
@@ -60,15 +62,24 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse reporting a bad command line like any other error: after the usage, one line
+    ``facecam: error: ...`` (also from a subcommand), control characters escaped, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"facecam: error: {one_line(message)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facecam", description="Local, private face recognition for cameras.")
+    parser = _Parser(prog="facecam", description="Local, private face recognition for cameras.")
     parser.add_argument("--version", action="version", version=f"facecam {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="recognise faces from a camera, video or photo folder and raise alerts")
     _common(run)
     run.add_argument("--source", help="video file, photo folder, 0 or /dev/videoN, rtsp:// or http:// URL, "
-                     "picamera (replaces the config's cameras)")
+                     "picamera[:N] (rpicam-vid) or picamera2[:N] (replaces the config's cameras)")
     run.add_argument("--camera", default="default", help="camera name for --source (default: default)")
     run.add_argument("--loop", action="store_true", help="play --source (a video file or photo folder) over and "
                      "over in real time, like a live camera")
@@ -172,6 +183,7 @@ def _service(args: argparse.Namespace, cfg: Config) -> Service:
 
 
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    limit_arenas()  # before any thread starts: two malloc arenas, not 8 per core (camera/malloc.py)
     cfg = cfg.with_overrides(**{"matching.max_distance": args.max_distance, "alerts.jsonl": args.jsonl,
                                 "alerts.cooldown_s": args.cooldown, "alerts.snapshots": args.snapshots})
     if args.loop and args.source is None:
@@ -256,6 +268,12 @@ def _with_web(cfg: Config, listen: str | None) -> Config:
 
 def cmd_user(args: argparse.Namespace, cfg: Config) -> int:
     root = data_dir(cfg, args.data_dir)
+    password = ""
+    if args.action in ("add", "passwd"):  # a bad name or password is refused before the accounts file is opened
+        check_user_name(args.name)
+        password = check_password(_read_password(args.password_stdin))
+    if args.action != "add" and not _has_accounts(root, args.action):
+        return 0
     with Accounts(root) as accounts:
         if args.action == "list":
             names = accounts.users()
@@ -266,16 +284,24 @@ def cmd_user(args: argparse.Namespace, cfg: Config) -> int:
         elif args.action == "remove":
             accounts.remove_user(args.name)
             print(f"removed account {args.name!r}")
+        elif args.action == "add":
+            accounts.add_user(args.name, password)
+            print(f"added account {args.name!r}; log in at the web app ([web], or `facecam run --web 8080`)")
         else:
-            check_user_name(args.name)
-            password = _read_password(args.password_stdin)
-            if args.action == "add":
-                accounts.add_user(args.name, password)
-                print(f"added account {args.name!r}; log in at the web app ([web], or `facecam run --web 8080`)")
-            else:
-                accounts.set_password(args.name, password)
-                print(f"password of {args.name!r} changed; its sessions ended")
+            accounts.set_password(args.name, password)
+            print(f"password of {args.name!r} changed; its sessions ended")
     return 0
+
+
+def _has_accounts(root: Path, action: str) -> bool:
+    """Whether ``root`` has an accounts file. Only ``user add`` creates one, so a failing command leaves none
+    behind: without it ``list`` says so (and lists nothing), any other action is an error."""
+    if (root / ACCOUNTS_DB).is_file():
+        return True
+    if action != "list":
+        raise FacecamError(f"no accounts in {root}; create one with `facecam user add NAME`")
+    print(f"no accounts in {root}; create one with `facecam user add NAME`", file=sys.stderr)
+    return False
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -292,6 +318,8 @@ def _read_password(from_stdin: bool) -> str:
 
 def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
     root = data_dir(cfg, args.data_dir)
+    if not _has_accounts(root, args.action):
+        return 0
     with Accounts(root) as accounts:
         if args.action == "create":
             token, secret = accounts.create_token(args.user, args.label)
@@ -332,9 +360,13 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
     if args.from_dir is not None and (args.name or args.photos):
         raise FacecamError("--from-dir takes the names from DIR/NAME/; give no NAME or PHOTO with it")
     svc = _service(args, cfg)
-    if args.from_dir is not None:
-        return _print_outcomes(svc.enroll_dir(args.from_dir))
-    return _print_outcomes(svc.enroll(args.name, args.photos))
+    outcomes = svc.enroll_dir(args.from_dir) if args.from_dir is not None else svc.enroll(args.name, args.photos)
+    status = _print_outcomes(outcomes)
+    holder = DataDirLock.holder(svc.root)  # enrolling beside a running daemon is safe; it reads the gallery at start
+    if holder is not None and any(o.ok for o in outcomes):
+        print(f"{holder} uses {svc.root}: it recognises the photos enrolled now from its next start",
+              file=sys.stderr)
+    return status
 
 
 def cmd_people(args: argparse.Namespace, cfg: Config) -> int:
@@ -447,8 +479,10 @@ def _text(s: str) -> str:
 
 
 def _quoted(name: str) -> str:
-    """A name in a tab-separated listing: always JSON-quoted (control characters escaped)."""
-    return json.dumps(name, ensure_ascii=False)
+    """A name in a tab-separated listing: always JSON-quoted, every character :func:`one_line` would escape
+    (C0 and C1 controls, bidi overrides, line separators) as a JSON ``\\uXXXX`` escape."""
+    text = json.dumps(name, ensure_ascii=False)
+    return text if one_line(text) == text else "".join(c if one_line(c) == c else json.dumps(c)[1:-1] for c in text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,19 @@ def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection
     db.execute("COMMIT")
 
 
+def connect_readonly(path: Path, timeout: float = 10.0, **kw: object) -> sqlite3.Connection:
+    """A connection to SQLite database ``path`` that only reads and writes nothing beside it.
+
+    While a writer has the database open (its ``-wal`` or ``-shm`` file is there) this reads through them, as
+    any reader; a database closed cleanly (neither file) is opened as immutable, so no ``-wal`` or ``-shm`` file
+    is created (``facecam status`` and ``events`` never write) and a read-only mount of the data directory works.
+    """
+    path = Path(path).resolve()
+    live = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm"))
+    return sqlite3.connect(f"{path.as_uri()}?mode=ro{'' if live else '&immutable=1'}", uri=True, timeout=timeout,
+                           **kw)  # type: ignore[arg-type]
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves either no file (or the old one) or the whole new one."""
     path = Path(path)
@@ -111,6 +124,22 @@ class DataDirLock:
             os.pwrite(self._fd, note, 0)
         except OSError:
             pass
+
+    @classmethod
+    def holder(cls, root: Path) -> str | None:
+        """Who holds the lock of data directory ``root`` now (``"facecam run (pid N, started ...)"``), else
+        ``None``. Only looks: creates nothing and never keeps the lock."""
+        try:
+            fd = os.open(Path(root) / cls.NAME, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 500, 0).decode(errors="replace").strip() or "another process"
+        finally:
+            os.close(fd)  # closing this descriptor also drops the shared lock taken here, and only that
+        return None
 
     def close(self) -> None:
         if self._fd is not None:

@@ -192,6 +192,7 @@ class Service:
     def label(self, event_id: str, name: str) -> LabelOutcome:
         """The event's face is ``name``: enrol its crop as ``name`` and rename the event."""
         name = validate_name(name)
+        event_id = self.event(event_id).id  # looked up read-only first: an id that names no event creates nothing
         with EventStore(self.root, self.cfg.events) as store, Gallery(self.root) as g:
             event = store.get(event_id)
             if event.crop is None:
@@ -206,6 +207,7 @@ class Service:
         """The event's face is not ``name``: store its faces as negative examples of ``name``
         (faces like it are not named ``name`` again); an event named ``name`` becomes unknown."""
         name = validate_name(name)
+        event_id = self.event(event_id).id  # looked up read-only first: an id that names no event creates nothing
         with EventStore(self.root, self.cfg.events) as store, Gallery(self.root) as g:
             event = store.get(event_id)
             added = g.add_negative(name, event.vectors, event.model_id, f"event:{event.id}")

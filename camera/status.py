@@ -12,7 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
+import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +25,7 @@ from typing import Any
 
 from camera.alerts.outbox import SinkStats, read_stats
 from camera.fsutil import atomic_write
+from camera.redact import one_line
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,8 @@ STATUS_FILE = "status.json"
 OUTBOX_FILE = "outbox.sqlite3"
 #: A status older than this many seconds means the daemon is not running (or stuck).
 STALE_AFTER_S = 30.0
+#: the largest status file read (bytes); the daemon writes a few kilobytes
+MAX_STATUS_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class CameraStatus:
         kw: dict[str, Any] = {}
         for f in fields(cls):
             v = d.get(f.name)
-            if isinstance(v, int | float) and not isinstance(v, bool):
+            if isinstance(v, int | float) and not isinstance(v, bool) and _finite(v):
                 kw[f.name] = float(v) if f.type == "float" else int(v)
         return cls(**kw)
 
@@ -70,7 +76,8 @@ class DaemonStatus:
     sinks: list[SinkStats] = field(default_factory=list)
     has_outbox: bool = False
     problem: str | None = None
-    #: what the running daemon reports as wrong (events not recorded, alerts held in memory), one line each
+    #: what the running daemon reports as wrong (events not recorded, alerts held in memory), and an outbox
+    #: that cannot be read, one line each
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -121,17 +128,21 @@ def read_daemon_status(root: Path) -> DaemonStatus:
     """The daemon's last status and the sinks' delivery state."""
     root = Path(root)
     outbox = root / OUTBOX_FILE
-    sinks = read_stats(outbox) if outbox.exists() else []
+    try:
+        sinks, unreadable = read_stats(outbox), []
+    except sqlite3.Error as exc:  # a damaged outbox is reported, never a traceback
+        sinks, unreadable = [], [f"{outbox}: cannot read the alert queues: {exc}"]
     path = root / STATUS_FILE
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(_read_status_file(path))
     except FileNotFoundError:
-        return DaemonStatus("never", sinks=sinks, has_outbox=outbox.exists())
-    except (OSError, ValueError) as exc:
-        return DaemonStatus("unknown", sinks=sinks, has_outbox=outbox.exists(), problem=f"{path}: {exc}")
+        return DaemonStatus("never", sinks=sinks, has_outbox=outbox.exists(), problems=unreadable)
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON arrays nested thousands deep
+        return DaemonStatus("unknown", sinks=sinks, has_outbox=outbox.exists(), problem=f"{path}: {exc}",
+                            problems=unreadable)
     if not isinstance(raw, dict):
         return DaemonStatus("unknown", sinks=sinks, has_outbox=outbox.exists(),
-                            problem=f"{path}: expected a JSON object, got {type(raw).__name__}")
+                            problem=f"{path}: expected a JSON object, got {type(raw).__name__}", problems=unreadable)
     try:
         updated = dt.datetime.fromisoformat(str(raw.get("updated")).replace("Z", "+00:00"))
         age = time.time() - updated.timestamp()
@@ -143,11 +154,12 @@ def read_daemon_status(root: Path) -> DaemonStatus:
     problems = raw.get("problems") if isinstance(raw.get("problems"), list) else []
     return DaemonStatus("running" if alive else "stopped", pid, str(raw.get("started")), age,
                         {str(k): CameraStatus.from_json(v) for k, v in cams.items()}, sinks, outbox.exists(),
-                        problems=[str(x) for x in problems if alive])
+                        problems=[str(x) for x in problems if alive] + unreadable)
 
 
 def format_status(s: DaemonStatus, root: Path) -> str:
-    """The text ``facecam status`` prints: the daemon, each camera, each sink."""
+    """The text ``facecam status`` prints: the daemon, each camera, each sink (each line through
+    :func:`one_line`: names, times and problems come from files)."""
     if s.state == "never":
         lines = [f"daemon: never ran with data directory {root}"]
     elif s.state == "unknown":
@@ -165,7 +177,30 @@ def format_status(s: DaemonStatus, root: Path) -> str:
         last = st.last_delivery.isoformat(timespec="seconds") if st.last_delivery else "never"
         err = f", last error: {st.last_error}" if st.last_error else ""
         lines.append(f"sink {st.sink}: {st.queued} queued, {st.delivered} delivered, last delivery {last}{err}")
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)
+
+
+def _finite(x: float) -> bool:
+    """Whether ``x`` is a number a counter can hold: not NaN, not infinite, not an integer beyond a float."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
+def _read_status_file(path: Path) -> bytes:
+    """The status file's bytes. Only a regular file of at most :data:`MAX_STATUS_BYTES` is read, so a FIFO
+    or ``/dev/zero`` in its place cannot hang ``facecam status`` or fill memory (ValueError)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = os.read(fd, MAX_STATUS_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_STATUS_BYTES:
+        raise ValueError(f"larger than {MAX_STATUS_BYTES} bytes")
+    return data
 
 
 def _now() -> str:

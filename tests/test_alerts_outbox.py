@@ -159,6 +159,20 @@ def test_max_attempts_gives_up_on_one_alert_and_moves_on(db: Path) -> None:
         ob.close()
 
 
+def test_alerts_given_up_leave_nothing_behind_in_memory(db: Path) -> None:
+    """Regression (soak): each failed attempt kept the alert's next try in memory, and one given up never
+    took it out again, so a sink that stayed down grew the outbox's memory with every alert."""
+    sink = RecordingSink(fail_first=10**9)
+    ob = Outbox(db, [sink], max_attempts=1, **FAST)
+    try:
+        for i in range(40):
+            ob.send(make_alert(alert_id=f"a{i}", n=i))
+        wait_until(lambda: ob.stats()[0].gave_up == 40, 10, "every alert to be given up")
+        assert ob._retry_at == {}  # retry times stay in memory only while the disk refuses them
+    finally:
+        ob.close()
+
+
 def test_prune_removes_old_delivered_alerts_only(db: Path) -> None:
     ok, down = RecordingSink("ok"), RecordingSink("down", fail_first=10**6)
     ob = Outbox(db, [ok, down], retention_days=7, **FAST)

@@ -38,7 +38,7 @@ from camera.alerts.base import AlertSink
 from camera.alerts.rules import Route
 from camera.alerts.spill import Held, Spill
 from camera.errors import AlertDeliveryError, FacecamError
-from camera.fsutil import private_file
+from camera.fsutil import connect_readonly, private_file
 from camera.redact import redact_text
 from camera.types import Alert, AlertContext, AlertKind
 
@@ -140,11 +140,19 @@ class Outbox:
         self._close_timeout_s = close_timeout_s
         self._clock = clock
         self._db_lock = threading.Lock()
+        db = None
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db = self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            # a damaged file fails here, at start-up, before anything is written to it (not later, in a worker)
+            damage = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if damage != "ok":
+                raise sqlite3.DatabaseError(f"the file is damaged: {damage}")
             self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             self._db.executescript(_SCHEMA)
+            self._recover()
         except sqlite3.Error as e:
+            if db is not None:
+                db.close()
             self._lockfile.close()
             raise AlertDeliveryError(f"outbox {self.path} cannot be opened: {e}") from e
         self._closed = False
@@ -157,7 +165,6 @@ class Outbox:
         self._retry_at: dict[tuple[str, int], float] = {}
         self._stop = threading.Event()
         self._wake = {n: threading.Event() for n in self._sinks}
-        self._recover()
         self._threads = [threading.Thread(target=self._worker, args=(n,), name=f"outbox-{n}", daemon=True)
                          for n in self._sinks]
         self._threads.append(threading.Thread(target=self._pruner, args=(prune_interval_s,),
@@ -373,13 +380,16 @@ class Outbox:
                 log.warning("outbox: delivery of alert #%d to %s failed (attempt %d, retry in %.1f s): %s",
                             seq, sink.name, attempts, delay, err)
             now = self._clock()
-            self._retry_at[(sink.name, seq)] = now + delay  # kept in memory too, should the write fail
-            self._write("UPDATE deliveries SET attempts = ?, next_try = ?, last_error = ?, gave_up = ? "
-                        "WHERE sink = ? AND alert_seq = ?",
-                        (attempts, now + delay, err, now if give_up else None, sink.name, seq),
-                        "INSERT INTO sink_state (sink, last_error, last_error_time) VALUES (?, ?, ?) "
-                        "ON CONFLICT(sink) DO UPDATE SET last_error = excluded.last_error, "
-                        "last_error_time = excluded.last_error_time", (sink.name, err, now))
+            stored = self._write("UPDATE deliveries SET attempts = ?, next_try = ?, last_error = ?, gave_up = ? "
+                                 "WHERE sink = ? AND alert_seq = ?",
+                                 (attempts, now + delay, err, now if give_up else None, sink.name, seq),
+                                 "INSERT INTO sink_state (sink, last_error, last_error_time) VALUES (?, ?, ?) "
+                                 "ON CONFLICT(sink) DO UPDATE SET last_error = excluded.last_error, "
+                                 "last_error_time = excluded.last_error_time", (sink.name, err, now))
+            if stored:  # the row holds the next try (or that it was given up): nothing to keep in memory
+                self._retry_at.pop((sink.name, seq), None)
+            else:  # the disk refused it: keep it in memory, so the row is not retried at once
+                self._retry_at[(sink.name, seq)] = now + delay
             return
         self._retry_at.pop((sink.name, seq), None)
         self._record_delivered(sink.name, seq, attempts + 1, self._clock())
@@ -450,9 +460,15 @@ class Outbox:
                 return
 
     def _recover(self) -> None:
-        """Make rows left by a previous run due now, and report what is waiting."""
+        """Make rows left by a previous run due now, list every configured sink (so ``facecam status`` shows
+        it before its first alert), and report what is waiting."""
         now = self._clock()
         with self._db_lock:
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO sink_state (sink) VALUES (?)",
+                                     [(n,) for n in self._sinks])
+            except sqlite3.OperationalError as exc:  # a full disk: the sinks show from their first alert
+                log.debug("outbox: cannot list the sinks yet: %s", exc)
             self._db.execute("UPDATE deliveries SET next_try = ? WHERE delivered IS NULL AND gave_up IS NULL "
                              "AND next_try > ?", (now, now))
             rows = self._db.execute("SELECT sink, COUNT(*) FROM deliveries WHERE delivered IS NULL "
@@ -468,12 +484,16 @@ def read_stats(path: str | Path) -> list[SinkStats]:
     """Stats of every sink recorded in the outbox file at ``path``, read-only.
 
     For a ``status`` command run while the daemon holds the outbox open.
-    An outbox that does not exist yet has no stats (``[]``).
+    An outbox that does not exist yet, or whose tables do not (a run killed
+    while it created them), has no stats (``[]``); a damaged file raises
+    :class:`sqlite3.DatabaseError`.
     """
     if not Path(path).exists():
         return []
-    db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    db = connect_readonly(Path(path))
     try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sink_state'").fetchone():
+            return []
         names = [r[0] for r in db.execute("SELECT DISTINCT sink FROM deliveries UNION "
                                           "SELECT sink FROM sink_state ORDER BY 1")]
         return _read_stats(db, names)

@@ -44,6 +44,7 @@ from camera.errors import FacecamError, NotFound
 from camera.events.config import EventsConfig
 from camera.fsutil import (
     atomic_write,
+    connect_readonly,
     describe_storage_error,
     disk_full,
     immediate_transaction,
@@ -233,14 +234,12 @@ class EventStore:
             if readonly:
                 if not db_path.is_file():
                     raise EventError(f"no events yet in {self.root} (no {EVENTS_DB}; `facecam run` records them)")
-                self._db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10,
-                                           isolation_level=None, check_same_thread=False)
+                self._db = connect_readonly(db_path, isolation_level=None, check_same_thread=False)
                 version = self._db.execute("PRAGMA user_version").fetchone()[0]
                 if version < SCHEMA_VERSION:  # an older facecam's file: upgrade it once (additive), then read
                     self._db.close()
                     EventStore(self.root, self.settings).close()
-                    self._db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10,
-                                               isolation_level=None, check_same_thread=False)
+                    self._db = connect_readonly(db_path, isolation_level=None, check_same_thread=False)
                 self._db.execute("SELECT 1 FROM events LIMIT 1")
             else:
                 private_dir(self.dir)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from camera.alerts.outbox import decode_alert
+from camera.fsutil import connect_readonly
 from camera.types import Alert
 
 #: alerts the feed keeps for clients that reconnect
@@ -63,7 +64,7 @@ class OutboxTail:
     def since(self, seq: int) -> list[tuple[int, dict[str, object]]]:
         if not self.path.is_file():
             return []
-        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        db = connect_readonly(self.path, timeout=5)
         try:
             if seq < 0:
                 row = db.execute("SELECT MAX(seq) FROM alerts").fetchone()

@@ -1,14 +1,18 @@
-"""Shared by the reliability suite: a small, really full file system for a data directory."""
+"""Shared by the reliability suite: a small, really full file system for a data directory, and a data
+directory with someone enrolled."""
 
 from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import AGEITGEY, facecam
 
 
 class SmallDisk:
@@ -57,3 +61,19 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
 def limit_file_size(max_bytes: int) -> None:
     """RLIMIT_FSIZE for a child (where no tmpfs can be mounted): writes past it fail with EFBIG."""
     resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+
+@pytest.fixture(scope="session")
+def enrolled_gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with lin_manuel_miranda enrolled, made once; copy it with :func:`data_dir`."""
+    root = tmp_path_factory.mktemp("enrolled") / "data"
+    r = facecam("enroll", "--data-dir", str(root), "lin_manuel_miranda",
+                *map(str, (AGEITGEY / "identities" / "lin_manuel_miranda").iterdir()))
+    assert r.returncode == 0, r.stderr
+    return root
+
+
+@pytest.fixture()
+def data_dir(enrolled_gallery: Path, tmp_path: Path) -> Path:
+    """This test's own copy of :func:`enrolled_gallery`."""
+    return Path(shutil.copytree(enrolled_gallery, tmp_path / "data"))
