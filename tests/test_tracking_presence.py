@@ -87,6 +87,25 @@ def test_link_folds_a_new_track_into_a_lost_one_that_looks_the_same():
     assert tr.link(other) is other and len(tr.tracks) == 2
 
 
+def test_a_track_that_keeps_absorbing_lost_tracks_stays_bounded() -> None:
+    """Regression (soak): each track folded into a live one added its faces to it, so someone whose box
+    jumped now and then for hours grew one track's faces, and their vectors, without end."""
+    tr = Tracker("door", TrackingConfig(max_gap_s=2.0, max_embeddings=4))
+    (old,) = tr.update(frame(0.0), dets([0, 0, 100, 100]), [quality(0.5)])
+    best = EmbeddedFace(Candidate(frame(0.0), face(old.box_xyxy), quality(0.95)), np.zeros(128),
+                        Observation(0.95, np.array([0.5]), 0.0))
+    tr.add_embedded(old, best)
+    for k in range(1, 50):  # the face jumps between two places: a new track each time, folded into the old one
+        t = 0.1 * k
+        (new,) = tr.update(frame(t), dets([400 * (k % 2), 0, 400 * (k % 2) + 100, 100]), [quality(0.5)])
+        assert new is not old
+        c = Candidate(frame(t), face(new.box_xyxy), quality(0.5))
+        assert tr.add_embedded(new, EmbeddedFace(c, np.full(128, 0.01), Observation(0.5, np.array([0.5]), t))) is old
+    assert [t.id for t in tr.tracks] == [1]
+    assert len(old.embedded) == 4 and old.best is best and best.candidate.frame is not None
+    assert [e.observation.timestamp_s for e in old.embedded][1:] == pytest.approx([4.7, 4.8, 4.9])  # the newest
+
+
 @pytest.mark.parametrize(
     ("pending_q", "n_embedded", "last_embed", "decision", "now", "expected"),
     [

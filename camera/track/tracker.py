@@ -13,6 +13,8 @@ face is embedded and a live track that lost its face (not seen on the
 latest detection) is within ``link_max_distance`` (Euclidean, the mean of
 its embedded faces), the new track is folded into the old one, which keeps
 its id (a person who jumped, was occluded or turned away for a moment).
+A track keeps at most ``max_embeddings`` faces, folded ones included: its
+best face and the newest others, so a long-lived track stays bounded.
 
 Only a few faces of each track are embedded (:func:`embed_due`): the best
 candidate (highest quality) of each ``embed_interval_s`` window, only when
@@ -105,10 +107,15 @@ class Track:
             return None
         return np.mean([e.vector for e in self.embedded], axis=0)
 
-    def add_embedded(self, face: EmbeddedFace) -> None:
-        """Keep an embedded face; only the best embedded face keeps its frame."""
+    def add_embedded(self, face: EmbeddedFace, keep: int | None = None) -> None:
+        """Keep an embedded face; only the best embedded face keeps its frame. With ``keep``, at most that
+        many faces stay: the best one and the newest others (a long-lived track that keeps absorbing lost
+        tracks, :meth:`Tracker.link`, would otherwise grow without end)."""
         self.embedded.append(face)
         best = self.best
+        if keep is not None and len(self.embedded) > keep:
+            oldest = {id(e) for e in [e for e in self.embedded if e is not best][:len(self.embedded) - keep]}
+            self.embedded = [e for e in self.embedded if id(e) not in oldest]
         self.embedded = [e if e is best or e.candidate.frame is None else replace(e, candidate=replace(
             e.candidate, frame=None)) for e in self.embedded]
 
@@ -199,7 +206,7 @@ class Tracker:
 
     def add_embedded(self, track: Track, face: EmbeddedFace) -> Track:
         """Keep ``face`` in ``track``, then :meth:`link` it; returns the track that holds it now."""
-        track.add_embedded(face)
+        track.add_embedded(face, self.settings.max_embeddings)
         return self.link(track)
 
     def decide(self, track: Track, decision: TrackDecision) -> None:
@@ -224,7 +231,7 @@ class Tracker:
         other = best[1]
         log.debug("%s: track %d joins track %d (embedding distance %.3f)", self.camera, track.id, other.id, best[0])
         for face in track.embedded:
-            other.add_embedded(face)
+            other.add_embedded(face, self.settings.max_embeddings)
         other.last_s, other.last_wall, other.box_xyxy = track.last_s, track.last_wall, track.box_xyxy
         other.hits += track.hits
         other.last_embed_s = track.last_embed_s
