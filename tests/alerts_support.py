@@ -133,12 +133,14 @@ class Subscriber:
     """A real paho client recording every message on ``topics`` (QoS 1)."""
 
     def __init__(self, port: int, topics: list[str], client_id: str | None = None,
-                 clean_session: bool = True) -> None:
+                 clean_session: bool = True, username: str | None = None, password: str | None = None) -> None:
         self.messages: list[mqtt.MQTTMessage] = []
         self.lock = threading.Lock()
         self.topics = topics
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or uuid.uuid4().hex,
                                   clean_session=clean_session)
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe

@@ -153,3 +153,13 @@ def test_example_config_names_every_key():
     missing = sorted(n for n in _field_names(Config)
                      if not re.search(rf"(^|[\s{{])(# )?{n}\s*=|^#? ?\[\[?[\w.]*\b{n}\b", text, re.M))
     assert not missing, f"facecam.example.toml does not show: {missing}"
+
+
+def test_every_test_the_promises_page_names_exists():
+    """docs/promises.md names the test that keeps each promise: a renamed or deleted test must show here."""
+    text = (REPO / "docs" / "promises.md").read_text(encoding="utf-8")
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)", text)
+    assert len(named) > 40, named
+    missing = [f"{f}::{t}" for f, t in named
+               if not (REPO / f).is_file() or not re.search(rf"^def {t}\(", (REPO / f).read_text(), re.M)]
+    assert not missing, missing
