@@ -53,10 +53,17 @@ class WebContext:
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
 
+#: FastAPI's built-in OpenTelemetry (0.16x and later) off, whatever the environment says: no spans, metrics or
+#: logs (its logs carry exception messages, which may name people), and no exporter set up from
+#: ``FASTAPI_OTEL_AUTO_CONFIGURE`` / ``OTEL_*`` variables. Nothing leaves the machine unless a sink sends it.
+NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False,
+                "auto_configure": False}
+
+
 def create_app(ctx: WebContext) -> FastAPI:
     """The FastAPI application for ``ctx``."""
     app = FastAPI(title="facecam", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None,
-                  redoc_url=None, description="Local face recognition for smart-home cameras. Every route that "
+                  redoc_url=None, telemetry=NO_TELEMETRY, description="Local face recognition for smart-home cameras. Every route that "
                   "reads faces or changes anything needs a session (POST /api/v1/login; changes then carry the "
                   "X-CSRF-Token header) or an API token (Authorization: Bearer ..., from `facecam token create`).")
     app.state.ctx = ctx
