@@ -55,6 +55,8 @@ class Service:
         self.cfg = cfg
         self.root = Path(root)
         self._engines = engines
+        #: the last review groups and what they were made from (the visits' ids and end times, the cut)
+        self._review_cache: tuple[object, list[ReviewGroup]] | None = None
 
     # ----- people ------------------------------------------------------------------
 
@@ -165,9 +167,18 @@ class Service:
         on LFW so that genuine track means fall below it and strangers' above), or the matching threshold
         if that is stricter.
         """
-        events = self._read(lambda s: s.for_review(limit), [])
         cut = min(self.cfg.tracking.track_max_distance, self.cfg.max_distance_for("", self.default_max_distance()))
-        return group_unknown(events, cut)
+
+        def grouped(store: EventStore) -> list[ReviewGroup]:
+            key = (store.review_state(limit), cut)
+            cached = self._review_cache
+            if cached is not None and cached[0] == key:  # the same visits as last time: the same groups
+                return cached[1]
+            groups = group_unknown(store.for_review(limit), cut)
+            self._review_cache = (key, groups)
+            return groups
+
+        return self._read(grouped, [])
 
     def label_group(self, event_ids: Sequence[str], name: str) -> list[LabelOutcome]:
         """These visits are ``name``: each one's face crop is enrolled as ``name`` and the visit renamed."""

@@ -7,8 +7,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from camera.config import Config
 from camera.events.review import average_linkage, group_unknown
-from camera.events.store import Event
+from camera.events.store import Event, EventStore
+from camera.service import Service
 from camera.types import UNKNOWN
 
 
@@ -63,3 +65,30 @@ def test_groups_are_largest_first_newest_first_with_the_best_crop() -> None:
     assert groups[0].events == (f"{3:032x}", f"{1:032x}", f"{0:032x}")  # newest first
     assert groups[0].representative == f"{1:032x}"  # the best face
     assert 0 < groups[0].spread < 0.2 and groups[1].spread == 0.0
+
+
+def test_the_service_regroups_exactly_when_the_unknown_visits_change(tmp_path) -> None:
+    """Review groups are kept between requests (100,000 events: reading and grouping 2,000 visits is the slow
+    part of the review page) and made again when a visit is added, grows, or leaves the list."""
+    a, b = np.zeros(128), np.full(128, 0.2)
+    t = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+    def add(store: EventStore, i: int, v: np.ndarray) -> str:
+        when = t + dt.timedelta(minutes=i)
+        return store.add("door", i, UNKNOWN, when, when, 0.0, 1.0, 0.7, 0.5, None, None, v[None], "m").id
+
+    svc = Service(Config(), tmp_path)
+    assert svc.review_groups() == []
+    with EventStore(tmp_path) as store:
+        first = [add(store, 0, a), add(store, 1, a + 0.01), add(store, 2, b)]
+    groups = svc.review_groups()
+    assert [len(g.events) for g in groups] == [2, 1]
+    assert svc.review_groups() is groups  # nothing changed: the same groups, not grouped again
+    with EventStore(tmp_path) as store:
+        fourth = add(store, 3, a - 0.01)
+    assert [len(g.events) for g in svc.review_groups()] == [3, 1]
+    with EventStore(tmp_path) as store:  # the stranger's visit grows: its faces now look like the others
+        store.update(first[2], t + dt.timedelta(minutes=5), 5.0, vectors=np.stack([a, a + 0.02]))
+    assert [len(g.events) for g in svc.review_groups()] == [4]
+    svc.dismiss(first[:2])
+    assert [g.events for g in svc.review_groups()] == [(fourth, first[2])]  # newest first

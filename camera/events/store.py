@@ -474,6 +474,13 @@ class EventStore:
                                 "ORDER BY start_time DESC, id DESC LIMIT ?", (UNKNOWN, limit))
         return [self._event(r) for r in rows]
 
+    def review_state(self, limit: int = 2000) -> tuple[tuple[str, str, int], ...]:
+        """What :meth:`for_review` would return, in brief: each visit's id, end time and vectors' size (which
+        change when a visit grows). Reads no vectors, so a caller can tell cheaply whether anything changed."""
+        rows = self._db.execute("SELECT id, end_time, length(vectors) FROM events WHERE person = ? AND reviewed IS NULL "
+                                "ORDER BY start_time DESC, id DESC LIMIT ?", (UNKNOWN, limit))
+        return tuple(rows)
+
     def cameras(self) -> list[str]:
         """Every camera that has events, by name (a skip scan of the camera index: fast at any size)."""
         rows = self._db.execute("WITH RECURSIVE c(x) AS (SELECT MIN(camera) FROM events UNION ALL "
