@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from camera.detect import DETECTORS, FaceDetector, create_detector, resolve
 from camera.detect.config import DetectConfig
-from camera.embed import FaceEmbedder, create_embedder
+from camera.embed import INT8_EMBEDDERS, FaceEmbedder, check_precision, create_embedder
 from camera.errors import ConfigError
 from models.convert import default_cache_dir
 
@@ -44,6 +45,12 @@ class EngineConfig(DetectConfig):
         None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
         description="embedder: dlib_resnet (onnxruntime), dlib (face_recognition), or the name of an embedder "
                     "[table] in models.toml in the model directory; default: the engine's own")
+    threads: int | None = Field(None, ge=1, le=256, description="threads each onnxruntime model uses (mmod, "
+                                "dlib_resnet, models.toml embedders; YuNet and dlib run their own); default: one "
+                                "per core")
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="the embedder's arithmetic: 'fp32', or 'int8' (dlib_resnet only: a quantized model with "
+                            "its own model id, so the gallery is re-embedded; see docs/engines.md)")
 
     @field_validator("name")
     @classmethod
@@ -51,6 +58,13 @@ class EngineConfig(DetectConfig):
         if v not in ENGINES:
             raise ValueError(f"unknown engine {v!r}; choose one of: {', '.join(sorted(ENGINES))}")
         return v
+
+    @model_validator(mode="after")
+    def _precision_fits_embedder(self) -> EngineConfig:
+        if self.precision == "int8" and self.embedder_name not in INT8_EMBEDDERS:
+            raise ValueError(f"precision 'int8' works with the embedder {', '.join(sorted(INT8_EMBEDDERS))}, "
+                             f"not {self.embedder_name!r}")
+        return self
 
     @property
     def detector_name(self) -> str:
@@ -86,14 +100,17 @@ class Engine:
 
 
 def create_engine(name: str = "onnx", detect: DetectConfig | None = None, model_dir: Path | None = None,
-                  embedder: str | None = None) -> Engine:
+                  embedder: str | None = None, threads: int | None = None, precision: str = "fp32") -> Engine:
     """Build engine ``name``: ``detect`` says which detector and how (``None``: the engine's defaults),
     ``embedder`` replaces the engine's own, ``model_dir`` keeps converted and user models
-    (``None``: the user cache directory). Raises :class:`ConfigError` for an unknown engine."""
+    (``None``: the user cache directory), ``threads`` per onnxruntime model (``None``: one per core),
+    ``precision`` the embedder's (``"int8"``: see :data:`camera.embed.INT8_EMBEDDERS`).
+    Raises :class:`ConfigError` for an unknown engine or an embedder without that precision."""
     if name not in ENGINES:
         raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(sorted(ENGINES))}")
     d = detect or DetectConfig()
     cfg = EngineConfig(name=name, embedder=embedder, **d.model_dump())
+    check_precision(cfg.embedder_name, precision)
     folder = Path(model_dir) if model_dir is not None else default_cache_dir()
-    return Engine(name, create_detector(cfg.detector_name, cfg.detect_config(), folder),
-                  create_embedder(cfg.embedder_name, folder))
+    return Engine(name, create_detector(cfg.detector_name, cfg.detect_config(), folder, threads),
+                  create_embedder(cfg.embedder_name, folder, threads, precision))

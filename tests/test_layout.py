@@ -23,7 +23,8 @@ from tests.conftest import REPO
 PACKAGES = ("camera", "models")
 #: optional dependencies, imported where they are used with a message that says which extra to install
 OPTIONAL = {"dlib", "face_recognition", "face_recognition.api", "tqdm", "matplotlib", "matplotlib.pyplot",
-            "matplotlib.patches", "picamera2"}
+            "matplotlib.patches", "picamera2",
+            "onnx", "onnxruntime.quantization"}  # facecam[int8]: making the int8 descriptor (models/quantize.py)
 
 
 def _modules() -> dict[str, Path]:

@@ -1,7 +1,8 @@
 """Face detection: a registry of detectors, one module each.
 
-Adding a detector is one module with a ``create(cfg, upsample, model_dir)``
-factory and one line in :data:`DETECTORS`. Names not in the registry are
+Adding a detector is one module with a ``create(cfg, upsample, model_dir,
+threads)`` factory (``threads``: per onnxruntime session, ``None`` for one
+per core) and one line in :data:`DETECTORS`. Names not in the registry are
 looked up as detector entries of the user's ``models.toml``
 (:mod:`camera.detect.user`), run by one of :data:`RUNTIMES`; an unknown name
 raises, listing the valid ones. Modules are imported only when chosen, so
@@ -54,8 +55,9 @@ def resolve(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-def create_detector(name: str, cfg: DetectConfig, model_dir: Path) -> FaceDetector:
-    """The detector called ``name``, with ``cfg``'s size settings; models are kept in ``model_dir``.
+def create_detector(name: str, cfg: DetectConfig, model_dir: Path, threads: int | None = None) -> FaceDetector:
+    """The detector called ``name``, with ``cfg``'s size settings; models are kept in ``model_dir``;
+    ``threads`` per onnxruntime session (``None``: one per core; detectors not on onnxruntime ignore it).
 
     ``cfg.upsample`` ``None`` means the detector's own default (0 for user detectors).
     Raises :class:`~camera.errors.ModelLoadError` for an unknown or broken detector.
@@ -67,5 +69,5 @@ def create_detector(name: str, cfg: DetectConfig, model_dir: Path) -> FaceDetect
         return user.create(name, cfg, upsample, model_dir, RUNTIMES, tuple(DETECTORS))
     upsample = cfg.upsample if cfg.upsample is not None else e.default_upsample
     module, factory = e.factory.split(":")
-    detector: FaceDetector = getattr(importlib.import_module(module), factory)(cfg, upsample, model_dir)
+    detector: FaceDetector = getattr(importlib.import_module(module), factory)(cfg, upsample, model_dir, threads)
     return detector

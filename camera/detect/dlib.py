@@ -42,13 +42,14 @@ class DlibDetector:
         return det.with_landmarks(dlib_api.landmarks_5(np.ascontiguousarray(rgb), det))
 
 
-def create_hog(cfg: DetectConfig, upsample: int, model_dir: Path) -> DlibDetector:
-    """The registry factory of ``hog`` (``model_dir`` is unused: dlib reads its own files)."""
+def create_hog(cfg: DetectConfig, upsample: int, model_dir: Path, threads: int | None = None) -> DlibDetector:
+    """The registry factory of ``hog`` (``model_dir`` and ``threads`` are unused: dlib reads its own files
+    and runs its own threads)."""
     dlib_api.api()
     return DlibDetector(cfg, upsample, "hog")
 
 
-def create_cnn(cfg: DetectConfig, upsample: int, model_dir: Path) -> DlibDetector:
-    """The registry factory of ``dlib_cnn``."""
+def create_cnn(cfg: DetectConfig, upsample: int, model_dir: Path, threads: int | None = None) -> DlibDetector:
+    """The registry factory of ``dlib_cnn`` (``threads`` is unused, as for ``hog``)."""
     dlib_api.api()
     return DlibDetector(cfg, upsample, "dlib_cnn")

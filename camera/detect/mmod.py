@@ -84,13 +84,14 @@ class MmodDetector:
         return results
 
 
-def create(cfg: DetectConfig, upsample: int, model_dir: Path) -> MmodDetector:
-    """The registry factory: converts dlib's MMOD model into ``model_dir`` if needed."""
+def create(cfg: DetectConfig, upsample: int, model_dir: Path, threads: int | None = None) -> MmodDetector:
+    """The registry factory: converts dlib's MMOD model into ``model_dir`` if needed; ``threads`` per
+    session (``None``: one per core)."""
     try:
         converted = ensure_converted(MMOD_ENTRY, model_dir)
     except OSError as exc:
         raise ModelLoadError(f"cannot write converted models to {model_dir}: {exc}") from exc
     m = entry(MMOD_ENTRY)
     mean_rgb = tuple(float(np.float32(v)) for v in m["mean_rgb"])
-    return MmodDetector(cfg, upsample, lambda: make_session(converted.path), mean_rgb,  # type: ignore[arg-type]
+    return MmodDetector(cfg, upsample, lambda: make_session(converted.path, threads), mean_rgb,  # type: ignore[arg-type]
                         float(m["default_min_score"]))

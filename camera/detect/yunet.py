@@ -70,8 +70,9 @@ class YuNetDetector:
         return self._net
 
 
-def create(cfg: DetectConfig, upsample: int, model_dir: Path) -> YuNetDetector:
-    """The registry factory of ``yunet``: the fetched, sha256-checked ``yunet_2026may`` in ``model_dir``."""
+def create(cfg: DetectConfig, upsample: int, model_dir: Path, threads: int | None = None) -> YuNetDetector:
+    """The registry factory of ``yunet``: the fetched, sha256-checked ``yunet_2026may`` in ``model_dir``
+    (``threads`` is unused: OpenCV's DNN module sizes its own pool)."""
     e = entry(YUNET_ENTRY)
     return YuNetDetector(cfg, upsample, verified_fetched_path(YUNET_ENTRY, model_dir),
                          min_score=float(e["default_min_score"]), nms_iou=float(e["nms_iou"]),

@@ -50,7 +50,8 @@ class DlibEmbedder:
         return np.asarray(vecs, np.float64).reshape(len(chips), 128)
 
 
-def create(model_dir: Path) -> DlibEmbedder:
-    """The registry factory (``model_dir`` is unused: dlib reads its own .dat files)."""
+def create(model_dir: Path, threads: int | None = None) -> DlibEmbedder:
+    """The registry factory (``model_dir`` and ``threads`` are unused: dlib reads its own .dat files and runs
+    its own threads)."""
     dlib_api.api()
     return DlibEmbedder()

@@ -113,7 +113,8 @@ class ManifestEmbedder:
         return Embeddings(v, self.model_id)
 
 
-def create(name: str, model_dir: Path) -> ManifestEmbedder:
-    """The embedder of entry ``name`` in ``model_dir``'s models.toml (its file sha256-checked)."""
+def create(name: str, model_dir: Path, threads: int | None = None) -> ManifestEmbedder:
+    """The embedder of entry ``name`` in ``model_dir``'s models.toml (its file sha256-checked), with ``threads``
+    per onnxruntime session (``None``: one per core)."""
     spec = EmbedderSpec.from_entry(name, user_entry(name, model_dir, "embedder"))
-    return ManifestEmbedder(spec, make_session(spec.verified_path()), shape_predictor_factory(model_dir))
+    return ManifestEmbedder(spec, make_session(spec.verified_path(), threads), shape_predictor_factory(model_dir))

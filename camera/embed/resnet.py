@@ -5,6 +5,11 @@
 ``model_id`` is the dlib engine's: the descriptors agree with dlib's within
 1e-4 (Euclidean), so galleries enrolled with either stay valid. The models
 are converted once into the model directory by :mod:`models.convert`.
+
+:func:`create_int8` is the same embedder on the int8 graph of
+:mod:`models.quantize` (``[engine] precision = "int8"``), under its own
+``model_id``: its vectors differ from fp32's by ~0.04, so galleries are
+re-embedded rather than mixed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from camera.ort import LazySession, SessionFactory, make_session
 from camera.types import Detections, Embeddings
 from models import entry
 from models.convert import ensure_converted
+from models.quantize import INT8_ENTRY, ensure_int8
 
 RESNET_ENTRY = "dlib_resnet_v1"
 SP5_ENTRY = "dlib_sp5"
@@ -80,12 +86,25 @@ def shape_predictor_factory(model_dir: Path) -> Callable[[], ShapePredictor]:
     return lambda: ShapePredictor.from_npz(sp5.path)
 
 
-def create(model_dir: Path) -> ResnetEmbedder:
-    """The registry factory of ``dlib_resnet``: converts the models into ``model_dir`` if needed."""
+def create(model_dir: Path, threads: int | None = None) -> ResnetEmbedder:
+    """The registry factory of ``dlib_resnet``: converts the models into ``model_dir`` if needed; ``threads``
+    per session (``None``: one per core)."""
     try:
         resnet = ensure_converted(RESNET_ENTRY, model_dir)
     except OSError as exc:
         raise ModelLoadError(f"cannot write converted models to {model_dir}: {exc}") from exc
     e = entry(RESNET_ENTRY)
-    return ResnetEmbedder(lambda: make_session(resnet.path), shape_predictor_factory(model_dir), e["model_id"],
+    return ResnetEmbedder(lambda: make_session(resnet.path, threads), shape_predictor_factory(model_dir), e["model_id"],
+                          float(e["default_max_distance"]))
+
+
+def create_int8(model_dir: Path, threads: int | None = None) -> ResnetEmbedder:
+    """``dlib_resnet`` at ``[engine] precision = "int8"``: the int8 graph, made in ``model_dir`` from the fp32
+    one on first use (needs the ``onnx`` package then), under the int8 entry's own ``model_id``."""
+    try:
+        resnet = ensure_int8(model_dir)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot write the int8 model to {model_dir}: {exc}") from exc
+    e = entry(INT8_ENTRY)
+    return ResnetEmbedder(lambda: make_session(resnet.path, threads), shape_predictor_factory(model_dir), e["model_id"],
                           float(e["default_max_distance"]))

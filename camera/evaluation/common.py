@@ -11,7 +11,7 @@ from camera.detect.config import DetectConfig
 from camera.engine import ENGINES
 from camera.errors import ConfigError
 from camera.evaluation.datasets import Problem
-from camera.evaluation.extract import FaceResult
+from camera.evaluation.extract import FaceResult, split_engine
 
 __all__ = ["RunOptions", "nearest_distances", "parse_detectors", "parse_engines", "photo_problems"]
 
@@ -43,9 +43,9 @@ class RunOptions:
     detectors: dict[str, str] = field(default_factory=dict)
 
     def settings_for(self, engine: str) -> DetectConfig:
-        """The detector settings ``engine`` runs with (``ENGINE:EMBEDDER`` takes ``ENGINE``'s detector
-        unless named itself)."""
-        model = self.detectors.get(engine, self.detectors.get(engine.split(":", 1)[0]))
+        """The detector settings ``engine`` runs with (``ENGINE:EMBEDDER`` and ``ENGINE+int8`` take
+        ``ENGINE``'s detector unless named themselves)."""
+        model = self.detectors.get(engine, self.detectors.get(split_engine(engine)[0]))
         return self.settings if model is None else self.settings.model_copy(update={"detector": model})
 
     def describe_settings(self) -> str:
@@ -69,12 +69,13 @@ def parse_engines(text: str) -> tuple[str, ...]:
     """``"dlib,onnx"`` → ``("dlib", "onnx")``; an unknown name raises :class:`ConfigError`.
 
     ``ENGINE:EMBEDDER`` (e.g. ``onnx:my_embedder``) runs a user embedder from
-    ``models.toml`` in the model directory (:func:`camera.evaluation.extract.get_engine`).
+    ``models.toml`` in the model directory (:func:`camera.evaluation.extract.get_engine`);
+    a ``+int8`` suffix (``onnx+int8``) runs the embedder at ``[engine] precision = "int8"``.
     """
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     if not names:
         raise ConfigError("--engine: expected one or more engine names, got none")
-    unknown = [n for n in names if n.partition(":")[0] not in ENGINES]
+    unknown = [n for n in names if split_engine(n)[0] not in ENGINES]
     if unknown:
         raise ConfigError(f"unknown engine {', '.join(map(repr, unknown))}; "
                           f"choose from: {', '.join(sorted(ENGINES))}")

@@ -53,7 +53,8 @@ from models.convert import default_cache_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExtractStats", "FacePolicy", "FaceResult", "embed_photos", "get_engine", "pick_face"]
+__all__ = ["INT8_SUFFIX", "ExtractStats", "FacePolicy", "FaceResult", "embed_photos", "get_engine", "pick_face",
+           "split_engine"]
 
 #: Below this many uncached photos the work runs in this process (a spawned pool costs seconds).
 POOL_MIN_JOBS = 24
@@ -162,15 +163,26 @@ def pick_face(det: Detections, width: int, height: int, select: str) -> int:
 # ---- worker side ---------------------------------------------------------------------------
 
 _ENGINES: dict[tuple[str, DetectConfig, Path | None], Engine] = {}
+#: An engine name's suffix for its embedder at ``[engine] precision = "int8"`` (``onnx+int8``).
+INT8_SUFFIX = "+int8"
+
+
+def split_engine(name: str) -> tuple[str, str, str]:
+    """``"onnx:my_embedder+int8"`` -> ``("onnx", "my_embedder", "int8")``: the engine, the embedder named
+    after ``:`` (``""``: the engine's own) and the precision (``+int8``, else ``"fp32"``)."""
+    spec = name.removesuffix(INT8_SUFFIX)
+    base, _, embedder = spec.partition(":")
+    return base, embedder, "int8" if spec != name else "fp32"
 
 
 def get_engine(name: str, settings: DetectConfig) -> Engine:
     """The engine for ``(name, settings)``, built once per process and then reused.
 
     ``ENGINE:EMBEDDER`` builds ``ENGINE`` with the user embedder ``EMBEDDER`` of
-    ``models.toml`` in ``$FACECAM_MODEL_DIR`` (default: the model cache).
+    ``models.toml`` in ``$FACECAM_MODEL_DIR`` (default: the model cache); ``ENGINE+int8`` runs the
+    embedder at precision int8.
     """
-    base, _, embedder = name.partition(":")
+    base, embedder, precision = split_engine(name)
     model_dir = None
     if embedder:
 
@@ -179,9 +191,9 @@ def get_engine(name: str, settings: DetectConfig) -> Engine:
     key = (name, settings, model_dir)
     if key not in _ENGINES:
         if embedder:
-            _ENGINES[key] = create_engine(base, settings, model_dir, embedder=embedder)
+            _ENGINES[key] = create_engine(base, settings, model_dir, embedder=embedder, precision=precision)
         else:
-            _ENGINES[key] = create_engine(name, settings)
+            _ENGINES[key] = create_engine(base, settings, precision=precision)
     return _ENGINES[key]
 
 

@@ -31,6 +31,7 @@ from camera.alerts.sinks.memory import MemorySink
 from camera.app import build_pipeline, engines_for
 from camera.config import Config
 from camera.errors import FacecamError
+from camera.evaluation.extract import split_engine
 from camera.evaluation.report import Report, pct
 from camera.gallery.enroll import enroll_from_dir
 from camera.gallery.store import Gallery
@@ -143,8 +144,8 @@ def run_clip(engine: str, clip: Path, gallery: Path, detector: str | None = None
     Returns the detections (alerts of kind arrived/recognised), the frames
     read and the loop's wall seconds.
     """
-    base, _, embedder = engine.partition(":")
-    engine_cfg: dict[str, object] = {"name": base}
+    base, embedder, precision = split_engine(engine)
+    engine_cfg: dict[str, object] = {"name": base, "precision": precision}
     if embedder:
         if not os.environ.get("FACECAM_MODEL_DIR"):
             raise FacecamError(f"--engine {engine}: give --model-dir, the folder whose models.toml names {embedder!r}")
@@ -182,7 +183,7 @@ def evaluate_video(clip: Path, expected_file: Path, gallery: Path, engines: tupl
     for engine in engines:
         models = detectors or {}
         dets, frames, wall = run_clip(engine, Path(clip), Path(gallery),
-                                      models.get(engine, models.get(engine.partition(":")[0])))
+                                      models.get(engine, models.get(split_engine(engine)[0])))
         result.engines.append(VideoEngineResult(engine, score_alerts(dets, expected, tolerance_s), dets, frames,
                                                 wall, frames / wall if wall > 0 else 0.0))
     return result
