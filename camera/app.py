@@ -31,6 +31,7 @@ from camera.events.store import EventStore
 from camera.events.visits import VisitBook
 from camera.gallery.enroll import rebuild
 from camera.gallery.store import Gallery
+from camera.household.presence import MergedPresence, RemoteSightings
 from camera.pipeline import CameraSetup, CameraStats, FrameObserver, Pipeline
 
 log = logging.getLogger(__name__)
@@ -60,23 +61,24 @@ class Engines:
     """Builds detectors and embedders once each and shares them between cameras and enrolment.
 
     Detectors are kept per resolved :class:`DetectConfig`, embedders per
-    name; everything converted or fetched lives in ``folder`` (:func:`model_dir`).
+    name and ``precision``, both per ``[engine] threads``; everything converted or fetched
+    lives in ``folder`` (:func:`model_dir`).
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._detectors: dict[DetectConfig, FaceDetector] = {}
-        self._embedders: dict[str, FaceEmbedder] = {}
+        self._detectors: dict[tuple[DetectConfig, int | None], FaceDetector] = {}
+        self._embedders: dict[tuple[str, int | None, str], FaceEmbedder] = {}
 
     def get(self, cfg: EngineConfig) -> Engine:
         """The engine ``cfg`` describes."""
-        d = cfg.detect_config()
+        d = (cfg.detect_config(), cfg.threads)
         if d not in self._detectors:
-            self._detectors[d] = create_detector(cfg.detector_name, d, self.folder)
-        name = cfg.embedder_name
-        if name not in self._embedders:
-            self._embedders[name] = create_embedder(name, self.folder)
-        return Engine(cfg.name, self._detectors[d], self._embedders[name])
+            self._detectors[d] = create_detector(cfg.detector_name, d[0], self.folder, cfg.threads)
+        e = (cfg.embedder_name, cfg.threads, cfg.precision)
+        if e not in self._embedders:
+            self._embedders[e] = create_embedder(e[0], self.folder, cfg.threads, cfg.precision)
+        return Engine(cfg.name, self._detectors[d], self._embedders[e])
 
     def enrolment(self, cfg: EngineConfig) -> Engine:
         """The engine used to enrol photos: the configured detector, looking harder than on a live frame.
@@ -138,7 +140,7 @@ def build_sinks(cfg: Config, root: Path, persons: Sequence[str] = (), cameras: S
 
 def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertSink] | None = None,
                    engines: Engines | None = None, extra_sinks: Sequence[AlertSink] = (),
-                   observers: Sequence[FrameObserver] = ()) -> Pipeline:
+                   observers: Sequence[FrameObserver] = (), household: RemoteSightings | None = None) -> Pipeline:
     """Every configured camera, with its engine, gallery snapshot and settings, ready to run.
 
     Stored photos without an embedding from the engine's model are embedded
@@ -146,6 +148,8 @@ def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertS
     ``None`` builds the configured ones (:func:`build_sinks`); a list replaces
     them. ``extra_sinks`` get every alert too, outside the outbox (the web
     app's feed); ``observers`` every processed frame (the web app's live view).
+    ``household``: the other nodes' sightings (``[household]``): sinks then read
+    the merged presence, and arrivals and departures are the household's.
     """
     if not cfg.cameras:
         raise ConfigError("no camera to run: give --source, or add a [cameras.NAME] table with a source")
@@ -165,9 +169,11 @@ def build_pipeline(cfg: Config, root: Path, gallery: Gallery, sinks: list[AlertS
                                   cfg.max_distance_for(name, engine.embedder.default_max_distance),
                                   cfg.motion_for(name), cam.fps_cap, cam.realtime))
     board = PresenceBoard(cfg.presence)
+    view = board if household is None else MergedPresence(board, household)
     if sinks is None:
-        sinks = build_sinks(cfg, root, [p.name for p in gallery.people()], list(cfg.cameras), board)
-    visits = VisitBook(board, cfg.alerts.cooldown_s, cfg.alerts.alert_unknown, setups[0].engine.embedder.model_id)
+        sinks = build_sinks(cfg, root, [p.name for p in gallery.people()], list(cfg.cameras), view)
+    visits = VisitBook(board, cfg.alerts.cooldown_s, cfg.alerts.alert_unknown, setups[0].engine.embedder.model_id,
+                       home_elsewhere=None if household is None else household.home_elsewhere)
     store = EventStore(root, cfg.events, repair=True)
     return Pipeline(setups, [*sinks, *extra_sinks], visits, store, cfg.tracking, attach_snapshots=cfg.alerts.snapshots,
                     observers=observers)

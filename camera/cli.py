@@ -33,8 +33,10 @@ from camera.evaluation.gallery_calibrate import calibrate_gallery, describe, rou
 from camera.fsutil import DataDirLock, DirectoryLocked
 from camera.gallery.enroll import EnrolOutcome, EnrolStatus, enroll_photos
 from camera.gallery.store import Gallery, validate_name
+from camera.household.sync import SyncStats
 from camera.imageio import load_image
 from camera.malloc import limit_arenas
+from camera.profiles import profile_names
 from camera.redact import LogFilter, one_line, redact_text
 from camera.service import Service
 from camera.status import StatusWriter, format_status
@@ -81,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source", help="video file, photo folder, 0 or /dev/videoN, rtsp:// or http:// URL, "
                      "picamera[:N] (rpicam-vid) or picamera2[:N] (replaces the config's cameras)")
     run.add_argument("--camera", default="default", help="camera name for --source (default: default)")
+    run.add_argument("--profile", metavar="NAME", help=f"a board's settings ({profile_names()}) for the keys the "
+                     "config and the other flags leave unset; replaces the config's profile")
     run.add_argument("--loop", action="store_true", help="play --source (a video file or photo folder) over and "
                      "over in real time, like a live camera")
     run.add_argument("--jsonl", help="write alerts as JSON lines to FILE ('-' for standard output)")
@@ -154,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--write", type=Path, metavar="CONFIG",
                      help="set [matching] max_distance in this TOML file (created if missing; other lines kept)")
 
+    sync = sub.add_parser("sync", help="[household] once: share this node's people on the MQTT broker, import the "
+                          "other nodes' people and sightings (`run` does this all the time)")
+    _common(sync)
+
     status = sub.add_parser("status", help="is the daemon running: cameras, fps, dropped frames, sink queues")
     status.add_argument("--config", type=Path, help="TOML config file")
     status.add_argument("--data-dir", type=Path, help="the daemon's data directory")
@@ -170,12 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    """The config file (if any) with the common flags on top."""
+    """The config file (if any) with the common flags on top; its profile (``--profile``, else the file's)
+    is named but not yet applied (:meth:`Config.with_profile`)."""
     cfg = load_config(args.config) if getattr(args, "config", None) else Config()
     return cfg.with_overrides(**{"engine.name": getattr(args, "engine", None),
                                  "engine.detector": getattr(args, "detector", None),
                                  "engine.upsample": getattr(args, "upsample", None),
-                                 "engine.embedder": getattr(args, "embedder", None)})
+                                 "engine.embedder": getattr(args, "embedder", None),
+                                 "profile": getattr(args, "profile", None)})
 
 
 def _service(args: argparse.Namespace, cfg: Config) -> Service:
@@ -194,6 +204,9 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     elif args.fps_cap is not None:
         cfg = cfg.with_overrides(**{f"cameras.{n}.fps_cap": args.fps_cap for n in cfg.cameras})
     cfg = _with_web(cfg, args.web)
+    if cfg.profile is not None:  # applied last, so that --source's camera gets the profile's camera keys too
+        log.info("profile %s", _profile_summary(cfg))
+        cfg = cfg.with_profile()
     root = data_dir(cfg, args.data_dir)
     engines = engines_for(root)
     live, feed = (LiveView(), AlertFeed()) if cfg.web.enabled else (None, None)
@@ -201,9 +214,11 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
         lock = DataDirLock(root)
     except DirectoryLocked as exc:
         raise FacecamError(str(exc)) from None
-    with lock, Gallery(root) as gallery:
+    with lock, Gallery(root) as gallery, Service(cfg, root, engines).household() as household:
         pipeline = build_pipeline(cfg, root, gallery, engines=engines, extra_sinks=[feed] if feed else [],
-                                  observers=[live] if live else [])
+                                  observers=[live] if live else [], household=household.remote if household else None)
+        if household is not None:  # [household]: this node's sightings out, other nodes' people in while running
+            household.attach(pipeline.visits.presence, pipeline)
 
         def _stop(signum: int, _frame: object) -> None:
             log.info("received %s, stopping", signal.Signals(signum).name)
@@ -364,9 +379,26 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
     status = _print_outcomes(outcomes)
     holder = DataDirLock.holder(svc.root)  # enrolling beside a running daemon is safe; it reads the gallery at start
     if holder is not None and any(o.ok for o in outcomes):
-        print(f"{holder} uses {svc.root}: it recognises the photos enrolled now from its next start",
-              file=sys.stderr)
+        when = "within seconds, and shares them with the household" if cfg.household else "from its next start"
+        print(f"{holder} uses {svc.root}: it recognises the photos enrolled now {when}", file=sys.stderr)
+    elif cfg.household is not None and any(o.ok for o in outcomes):
+        try:
+            _print_sync(svc.sync_household())
+        except FacecamError as exc:  # enrolled all the same; `facecam run` or `facecam sync` shares them later
+            print(f"facecam: warning: {one_line(str(exc))}", file=sys.stderr)
     return status
+
+
+def cmd_sync(args: argparse.Namespace, cfg: Config) -> int:
+    """``[household]`` once: publish this node's people, import the other nodes' people and sightings."""
+    _print_sync(_service(args, cfg).sync_household())
+    return 0
+
+
+def _print_sync(stats: SyncStats) -> None:
+    print(f"household: {stats.published} records of this node published or withdrawn; {stats.imported} photos "
+          f"imported, {stats.removed} removed, {stats.refused} messages refused, {stats.sightings} sightings",
+          file=sys.stderr)
 
 
 def cmd_people(args: argparse.Namespace, cfg: Config) -> int:
@@ -392,8 +424,9 @@ def cmd_events(args: argparse.Namespace, cfg: Config) -> int:
     svc = _service(args, cfg)
     for p in svc.presence():
         state = "home since" if p.home else "away since"
+        where = p.camera if p.node is None else f"{p.camera} (node {p.node})"
         print(f"{_quoted(p.person)}\t{state} {p.since:%Y-%m-%d %H:%M:%S}Z\t"
-              f"last seen {p.last_seen:%Y-%m-%d %H:%M:%S}Z on {p.camera}")
+              f"last seen {p.last_seen:%Y-%m-%d %H:%M:%S}Z on {where}")
     rows = svc.events(args.limit, args.person)
     if not rows:
         print(f"no events in {svc.root}", file=sys.stderr)
@@ -436,9 +469,22 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_check_config(args: argparse.Namespace, cfg: Config) -> int:
     cfg = load_config(args.file)
+    profile = ""
+    if cfg.profile is not None:
+        profile = f"; profile {_profile_summary(cfg)}"
+        cfg = cfg.with_profile()
     print(f"{args.file}: OK ({len(cfg.cameras)} cameras, engine {cfg.engine.name}, "
-          f"detector {cfg.engine.detector_name})")
+          f"detector {cfg.engine.detector_name}{profile})")
     return 0
+
+
+def _profile_summary(cfg: Config) -> str:
+    """``cfg``'s profile before it is applied, on one line: its name, the keys it sets, and the keys the
+    config sets itself instead (those win)."""
+    applied = cfg.profile_settings()
+    own = [k for k in cfg.profile_keys() if k not in applied]
+    sets = ", ".join(f"{k} = {v!r}" for k, v in applied.items()) or "nothing"
+    return f"{cfg.profile} sets {sets}" + (f" (the config's own {', '.join(own)} kept)" if own else "")
 
 
 def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
@@ -470,7 +516,7 @@ def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "run": cmd_run, "enroll": cmd_enroll, "people": cmd_people, "check-config": cmd_check_config,
     "demo": cmd_demo, "status": cmd_status, "events": cmd_events, "label": cmd_label, "calibrate": cmd_calibrate,
-    "web": cmd_web, "user": cmd_user, "token": cmd_token}
+    "web": cmd_web, "user": cmd_user, "token": cmd_token, "sync": cmd_sync}
 
 
 def _text(s: str) -> str:
@@ -501,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = Config() if args.command == "check-config" else _config(args)
         level = logging.DEBUG if getattr(args, "verbose", False) else LOG_LEVELS[cfg.log_level]
         logging.getLogger().setLevel(level)
+        if args.command != "run":  # `run` applies the profile itself, once its flags have added cameras
+            cfg = cfg.with_profile()
         return COMMANDS[args.command](args, cfg)
     except USER_ERRORS as exc:
         print(f"facecam: error: {one_line(redact_text(str(exc)))}", file=sys.stderr)

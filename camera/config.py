@@ -7,7 +7,9 @@ that model as it is. Unknown keys are rejected and values are bounded; each
 camera may override the detector keys of ``[engine]``, ``[matching]`` and
 ``[motion]`` (only the keys it sets). :func:`load_config` reports a bad file
 as ``FILE:LINE: key: problem``; command-line flags are applied on top with
-:meth:`Config.with_overrides`. See ``facecam.example.toml`` for every key.
+:meth:`Config.with_overrides`, and a board ``profile`` (:mod:`camera.profiles`)
+beneath both with :meth:`Config.with_profile`. See ``facecam.example.toml``
+for every key.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from camera.detect.config import DetectConfig
 from camera.engine import EngineConfig
 from camera.errors import ConfigError
 from camera.events.config import EventsConfig, PresenceConfig
+from camera.household.config import HouseholdConfig
 from camera.matching import MatchingConfig
 from camera.motion.config import MotionConfig
+from camera.profiles import EVERY_CAMERA, PROFILES, profile_names
 from camera.redact import one_line
 from camera.track.config import TrackingConfig
 from camera.web.config import WebConfig
@@ -57,6 +61,8 @@ class Config(ConfigModel):
     """The whole configuration file."""
 
     data_dir: Path | None = Field(None, description="gallery, snapshots and caches (default: the user data dir)")
+    profile: str | None = Field(None, description=f"a board's settings ({profile_names()}; camera/profiles.py) "
+                                "for the keys this config and the command line leave unset; what they set wins")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log verbosity (-v: debug)")
     engine: EngineConfig = Field(default_factory=EngineConfig, description="detection and embedding")
     matching: MatchingConfig = Field(default_factory=MatchingConfig, description="matching threshold")
@@ -67,6 +73,8 @@ class Config(ConfigModel):
     events: EventsConfig = Field(default_factory=EventsConfig, description="the visit log")
     presence: PresenceConfig = Field(default_factory=PresenceConfig, description="who is home")
     web: WebConfig = Field(default_factory=WebConfig, description="the web app and REST API")
+    household: HouseholdConfig | None = Field(None, description="[household]: nodes sharing people and presence "
+                                              "on one MQTT broker (docs/scale-out.md)")
 
     @field_validator("cameras")
     @classmethod
@@ -75,6 +83,13 @@ class Config(ConfigModel):
             if not CAMERA_NAME.match(name):
                 raise ValueError(f"camera name {name!r}: use letters, digits, '_' or '-' (at most 64), starting "
                                  "with a letter or digit")
+        return v
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, v: str | None) -> str | None:
+        if v is not None and v not in PROFILES:
+            raise ValueError(f"unknown profile {v!r}; choose one of: {profile_names()}")
         return v
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -92,6 +107,28 @@ class Config(ConfigModel):
                 node = node.setdefault(p, {})
             node[leaf] = value
         return _validated(data)
+
+    def with_profile(self) -> Config:
+        """A copy with :meth:`profile_settings` filled in (itself without a profile). Calling it again, e.g.
+        after ``with_cameras``, fills in only what is new, such as a new camera's ``fps_cap``."""
+        return self if self.profile is None else self.with_overrides(**self.profile_settings())
+
+    def profile_keys(self) -> dict[str, object]:
+        """The profile's settings as dotted keys, ``cameras.*`` expanded to each camera (``{}`` without one)."""
+        if self.profile is None:
+            return {}
+        out: dict[str, object] = {}
+        for dotted, value in PROFILES[self.profile].items():
+            if dotted.startswith(EVERY_CAMERA):
+                out.update({f"cameras.{name}.{dotted.removeprefix(EVERY_CAMERA)}": value for name in self.cameras})
+            else:
+                out[dotted] = value
+        return out
+
+    def profile_settings(self) -> dict[str, object]:
+        """The :meth:`profile_keys` this config does not set explicitly: what its profile gives it."""
+        explicit = self.model_dump(exclude_unset=True)
+        return {k: v for k, v in self.profile_keys().items() if not _is_set(explicit, k)}
 
     def with_cameras(self, cameras: dict[str, dict[str, Any]]) -> Config:
         """A copy whose ``[cameras]`` are replaced by ``cameras`` (``--source``, the demo)."""
@@ -113,6 +150,16 @@ class Config(ConfigModel):
         if cam is not None and cam.matching.max_distance is not None:
             return cam.matching.max_distance
         return self.matching.max_distance if self.matching.max_distance is not None else model_default
+
+
+def _is_set(data: dict[str, Any], dotted: str) -> bool:
+    """Whether ``data`` (a ``model_dump(exclude_unset=True)``) gives the dotted key a value (``None``: no)."""
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return node is not None
 
 
 def _validated(data: dict[str, Any]) -> Config:

@@ -11,11 +11,15 @@ turn; capture never waits for it, and it never waits for disk or network
 most every ``detect_interval_s`` seconds of the camera's clock, and at least
 every ``tracked_interval_s`` while a face is tracked. Per-frame failures are
 logged, counted and skipped; start-up failures (a missing camera, an unknown
-engine) raise before anything runs.
+engine) raise before anything runs. A newer gallery snapshot may be offered
+from another thread (:meth:`Pipeline.offer_gallery`, the household sync);
+each camera swaps it in on the inference thread when it tracks no face, so
+a track's distances always refer to one gallery.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -253,6 +257,13 @@ class Pipeline:
         #: per-camera counters and capture workers of the run in progress (``facecam status``)
         self.live_stats: dict[str, CameraStats] = {}
         self.workers: list[CaptureWorker] = []
+        #: model id -> the newest gallery and negatives offered (:meth:`offer_gallery`)
+        self._offered: dict[str, tuple[GalleryIndex, GalleryIndex]] = {}
+
+    def offer_gallery(self, index: GalleryIndex, negatives: GalleryIndex) -> None:
+        """A newer snapshot of the gallery (from any thread); each camera whose engine makes ``index.model_id``
+        takes it before its next frame with no face tracked. Only a reference is stored here."""
+        self._offered[index.model_id] = (index, negatives)
 
     def run(self) -> RunSummary:
         """Open every camera (raising CameraUnavailable at once if one cannot), then loop."""
@@ -324,6 +335,11 @@ class Pipeline:
                 self._handle(runs[w.camera], frame)
 
     def _handle(self, run: CameraRun, frame: Frame) -> None:
+        offered = self._offered.get(run.setup.engine.embedder.model_id)
+        if offered is not None and offered[0] is not run.setup.index and not run.tracker.tracks:
+            run.setup = dataclasses.replace(run.setup, index=offered[0], negatives=offered[1])
+            log.info("%s: gallery updated: %d people, %d photos", run.setup.name, len(offered[0].names),
+                     len(offered[0]))
         st = run.stats
         st.frames += 1
         t = time.perf_counter()

@@ -12,7 +12,8 @@ Errors are :class:`~camera.errors.FacecamError` (or
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -28,6 +29,9 @@ from camera.events.review import ReviewGroup, group_unknown
 from camera.events.store import EVENTS_DB, Event, EventError, EventFace, EventQuery, EventStore, Presence
 from camera.gallery.enroll import EnrolOutcome, enroll_data, enroll_from_dir, enroll_photos, rebuild
 from camera.gallery.store import Gallery, GalleryNotFound, PersonSummary, StoredPhoto, validate_name
+from camera.household.presence import merge_presence
+from camera.household.store import SightingStore
+from camera.household.sync import HouseholdSync, SyncStats
 from camera.redact import redact_config
 from camera.status import DaemonStatus, read_daemon_status
 from camera.types import UNKNOWN
@@ -150,8 +154,15 @@ class Service:
         return list(dict.fromkeys([*self.cfg.cameras, *seen]))
 
     def presence(self) -> list[Presence]:
-        """Everyone's last stored presence, by name (none yet: an empty list)."""
-        return self._read(lambda s: s.presence(), [])
+        """Everyone's last stored presence, by name (none yet: an empty list), merged with the other household
+        nodes' sightings when a household sync stored some (:func:`~camera.household.presence.merge_presence`)."""
+        local = self._read(lambda s: s.presence(), [])
+        store = SightingStore.open_readonly(self.root)
+        if store is None:
+            return local
+        with store:
+            remote = store.sightings()
+        return merge_presence(local, remote, dt.datetime.now(dt.UTC), self.cfg.presence.away_after_s)
 
     def last_seen(self) -> dict[str, dt.datetime]:
         """Each enrolled person's latest visit end (UTC)."""
@@ -226,6 +237,36 @@ class Service:
                 store.update(event.id, event.end, event.end_s, person=UNKNOWN)
             return LabelOutcome(store.get(event.id), negatives_added=added)
 
+    # ----- the household (other nodes on the MQTT broker) -------------------------------------
+
+    @contextmanager
+    def household(self) -> Iterator[HouseholdSync | None]:
+        """This node's household sync, started and waited for up to ``[household] startup_wait_s``
+        (``None`` without ``[household]``); closed on exit (last sightings and records published)."""
+        if self.cfg.household is None:
+            yield None
+            return
+        engine = self.enrolment_engine()  # loaded here, once, not on the sync's thread
+        sync = HouseholdSync(self.cfg.household, self.root, lambda: engine, self.cfg.presence.away_after_s)
+        try:
+            sync.start()
+            yield sync
+        finally:
+            sync.close()
+
+    def sync_household(self) -> SyncStats:
+        """Once: publish this node's people (and withdraw the removed), import the other nodes' people and
+        sightings; returns what was done. FacecamError without ``[household]`` or when the broker is not
+        reached within ``startup_wait_s``."""
+        if self.cfg.household is None:
+            raise FacecamError("no [household] table in the config: give --config with one (docs/scale-out.md)")
+        with self.household() as sync:
+            if sync is None or not sync.synced:
+                h = self.cfg.household
+                raise FacecamError(f"household: no sync with the MQTT broker at {h.host}:{h.port} within "
+                                   f"{h.startup_wait_s:g} s ([household] startup_wait_s); nothing was shared")
+            return sync.stats
+
     # ----- the daemon ----------------------------------------------------------------
 
     def status(self) -> DaemonStatus:
@@ -240,7 +281,8 @@ class Service:
 
     def default_max_distance(self) -> float:
         """The configured embedder's own threshold (from the model manifest; no model is loaded)."""
-        return model_default_max_distance(self.cfg.engine.embedder_name, engines_for(self.root).folder)
+        return model_default_max_distance(self.cfg.engine.embedder_name, engines_for(self.root).folder,
+                                          self.cfg.engine.precision)
 
     def recommend_threshold(self, target_far: float = 0.01) -> Recommendation:
         """``facecam calibrate``'s recommendation for the enrolled gallery."""

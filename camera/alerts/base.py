@@ -13,6 +13,7 @@ an alert reaches any sink (:mod:`camera.alerts.cooldown`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -36,10 +37,16 @@ class AlertSink(Protocol):
 
 
 class PresenceView(Protocol):
-    """Read-only access to who is home (the pipeline's :class:`~camera.events.presence.PresenceBoard`)."""
+    """Read-only access to who is home (the pipeline's :class:`~camera.events.presence.PresenceBoard`, or the
+    household's merged view, :class:`~camera.household.presence.MergedPresence`)."""
 
     def home(self) -> dict[str, bool]:
         """Every person with a presence, and whether they are home now."""
+        ...
+
+    def watch(self, changed: Callable[[Sequence[str]], None]) -> None:
+        """Have ``changed(persons)`` called when someone's presence changes *without* an alert of this node
+        (another node's sighting); a view whose changes all come with alerts never calls it."""
         ...
 
 
@@ -48,6 +55,9 @@ class NoPresence:
 
     def home(self) -> dict[str, bool]:
         return {}
+
+    def watch(self, changed: Callable[[Sequence[str]], None]) -> None:
+        """Nothing ever changes here."""
 
 
 @dataclass(frozen=True)

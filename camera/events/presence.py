@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from camera.events.config import PresenceConfig
@@ -105,6 +106,9 @@ class PresenceBoard:
         """Every person with a presence, and whether they are home now (:class:`~camera.alerts.base.PresenceView`)."""
         with self._lock:
             return {p: s.home for p, s in self._states.items()}
+
+    def watch(self, changed: Callable[[Sequence[str]], None]) -> None:
+        """Nothing to watch: every change of this board comes with an alert (``arrived``, ``left``)."""
 
     def is_home(self, person: str) -> bool:
         s = self.state(person)

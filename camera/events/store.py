@@ -185,13 +185,15 @@ class EventQuery:
 
 @dataclass(frozen=True)
 class Presence:
-    """One person's presence: home or away since ``since``, last seen at ``last_seen`` on ``camera``."""
+    """One person's presence: home or away since ``since``, last seen at ``last_seen`` on ``camera`` (UTC), of
+    household node ``node`` (``None``: this node's own camera)."""
 
     person: str
     home: bool
     since: dt.datetime
     last_seen: dt.datetime
     camera: str
+    node: str | None = None
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:

@@ -8,7 +8,10 @@
   (:mod:`camera.alerts.cooldown`).
 - P's first visit while away raises ``arrived``; a new visit while home
   raises ``recognised``; P unseen for ``[presence] away_after_s`` raises
-  ``left`` (:mod:`camera.events.presence`).
+  ``left`` (:mod:`camera.events.presence`). In a household of nodes
+  (``[household]``), ``home_elsewhere(P)`` says whether another node has P
+  home: then P's arrival here is only ``recognised``, and P leaving here
+  raises no ``left`` (the node that saw them last says it).
 - A track decided :data:`~camera.types.UNKNOWN` is a visit of its own and
   raises ``recognised`` with person ``unknown`` (at most once per
   ``cooldown_s`` per camera, and not at all with ``alert_unknown = false``).
@@ -27,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,11 +98,14 @@ class VisitBook:
     """The visits of a run (see the module docstring); call from one thread (the inference loop).
 
     ``cooldown_s`` is ``[alerts] cooldown_s``; ``alert_unknown`` whether
-    unknown faces raise alerts; ``model_id`` the embedder's, stored with each event.
+    unknown faces raise alerts; ``model_id`` the embedder's, stored with each event;
+    ``home_elsewhere(person)`` whether another node of the household has them home (default: no other node).
     """
 
-    def __init__(self, presence: PresenceBoard, cooldown_s: float, alert_unknown: bool, model_id: str) -> None:
+    def __init__(self, presence: PresenceBoard, cooldown_s: float, alert_unknown: bool, model_id: str,
+                 home_elsewhere: Callable[[str], bool] | None = None) -> None:
         self.presence = presence
+        self.home_elsewhere = home_elsewhere or _nowhere
         self.cooldown_s = cooldown_s
         self.alert_unknown = alert_unknown
         self.model_id = model_id
@@ -136,9 +143,12 @@ class VisitBook:
             new_visit = True
         change = self.presence.seen(person, track.camera, track.last_s, track.last_wall)
         state = self.presence.state(person)
-        if change == ARRIVED and state is not None:
-            effects += [SavePresence(state), self._alert(track, d, person, AlertKind.ARRIVED)]
-        elif new_visit:
+        arrived = change == ARRIVED and state is not None
+        if arrived:
+            effects.append(SavePresence(state))
+        if arrived and not self.home_elsewhere(person):
+            effects.append(self._alert(track, d, person, AlertKind.ARRIVED))
+        elif new_visit or arrived:  # home already, here or at another node of the household
             effects.append(self._alert(track, d, person, AlertKind.RECOGNISED))
         return effects
 
@@ -167,9 +177,12 @@ class VisitBook:
         """Advance ``camera``'s clock to ``t_s`` seconds (``wall`` UTC): who left."""
         effects: list[Effect] = []
         for state in self.presence.tick(camera, t_s, wall):
-            effects += [SavePresence(state),
-                        Alert(uuid.uuid4().hex, state.camera, wall, state.person, float("nan"), (0.0, 0.0, 0.0, 0.0),
-                              kind=AlertKind.LEFT, context=AlertContext(last_seen=state.last_seen))]
+            effects.append(SavePresence(state))
+            if self.home_elsewhere(state.person):
+                log.info("%s: %s unseen here, still home at another node: no 'left'", camera, state.person)
+                continue
+            effects.append(Alert(uuid.uuid4().hex, state.camera, wall, state.person, float("nan"), (0.0, 0.0, 0.0, 0.0),
+                                 kind=AlertKind.LEFT, context=AlertContext(last_seen=state.last_seen)))
         self._unknown_alerts.forget_before(t_s - self.cooldown_s)
         return effects
 
@@ -201,6 +214,11 @@ class VisitBook:
                                video_time_s=round(track.last_s, 3), frame=None if frame is None else frame.index)
         return Alert(uuid.uuid4().hex, track.camera, track.last_wall, person, d.distance,
                      tuple(float(v) for v in box), kind=kind, context=context)  # type: ignore[arg-type]
+
+
+def _nowhere(person: str) -> bool:
+    """No other node: no one is home elsewhere."""
+    return False
 
 
 def _faces(track: Track, d: TrackDecision, names: tuple[str, ...]) -> list[EventFace]:

@@ -4,6 +4,9 @@ Layout: ``DATA_DIR/gallery.sqlite3`` (people, photos, embeddings) and
 ``DATA_DIR/photos/<sha256>.<ext>`` (the enrolment photos as given: they are
 the source of truth, so embeddings can be rebuilt when the model changes).
 Every embedding records the ``model_id`` that made it and its photo's sha256.
+A photo imported from another node of the household (``[household]``,
+:mod:`camera.household`) records that node as its ``origin``; photos
+enrolled here have none, and only those are shared from here.
 Each change is one transaction: a failure leaves the gallery as it was.
 """
 
@@ -33,7 +36,7 @@ from camera.types import UNKNOWN
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MAX_NAME_LEN = 200
 
 _SCHEMA = """
@@ -119,12 +122,15 @@ class PersonSummary:
 
 #: schema 3 (additive): each photo's face quality (0-1) as enrolment measured it
 _PHOTO_QUALITY = "ALTER TABLE photos ADD COLUMN quality REAL"
+#: schema 4 (additive): the household node a photo was imported from (NULL: enrolled here)
+_PHOTO_ORIGIN = "ALTER TABLE photos ADD COLUMN origin TEXT"
 
 
 @dataclass(frozen=True)
 class StoredPhoto:
     """A stored enrolment photo: its id, person, sha256, file, face quality (0-1; ``None`` if enrolled by an
-    older version) and when it was added (UTC ISO 8601)."""
+    older version or imported), when it was added (UTC ISO 8601) and the household node it was imported from
+    (``None``: enrolled here)."""
 
     photo_id: int
     person: str
@@ -132,6 +138,21 @@ class StoredPhoto:
     path: Path
     quality: float | None = None
     added: str = ""
+    origin: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportedPhoto:
+    """A photo from another node, already verified: its bytes hash to ``sha256``; ``vector`` was made by
+    ``model_id`` from the face at ``box_xyxy`` (pixels)."""
+
+    sha256: str
+    data: bytes
+    source_name: str
+    suffix: str
+    vector: np.ndarray
+    model_id: str
+    box_xyxy: tuple[float, float, float, float]
 
 
 def _now() -> str:
@@ -157,8 +178,11 @@ class Gallery:
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._db.executescript(_NEGATIVES)
-            if "quality" not in {r[1] for r in self._db.execute("PRAGMA table_info(photos)")}:
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(photos)")}
+            if "quality" not in columns:
                 self._db.execute(_PHOTO_QUALITY)
+            if "origin" not in columns:
+                self._db.execute(_PHOTO_ORIGIN)
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
                              (str(SCHEMA_VERSION), SCHEMA_VERSION))
         except sqlite3.DatabaseError as exc:
@@ -212,6 +236,59 @@ class Gallery:
         atomic_write(path, data)
         return path
 
+    def import_person(self, name: str, origin: str, photos: list[ImportedPhoto]) -> tuple[int, int]:
+        """Make ``name``'s photos from node ``origin`` exactly ``photos``, in one transaction; returns (photos
+        added, photos removed). Photos enrolled here or from other nodes are kept; a person this leaves without
+        any photo is removed. Files are written before the commit and deleted after it."""
+        name = validate_name(name)
+        stored = {p.sha256: self._store_photo(p.data, p.sha256, p.suffix) for p in photos}
+        with self._tx() as db:
+            created = db.execute("INSERT OR IGNORE INTO people (name, created_at) VALUES (?, ?)",
+                                 (name, _now())).rowcount
+            (person_id,) = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+            added = 0
+            for p in photos:
+                cur = db.execute("INSERT OR IGNORE INTO photos (person_id, sha256, stored_path, source_name, "
+                                 "added_at, origin) VALUES (?, ?, ?, ?, ?, ?)",
+                                 (person_id, p.sha256, stored[p.sha256].name, p.source_name, _now(), origin))
+                added += cur.rowcount
+                (photo_id,) = db.execute("SELECT id FROM photos WHERE person_id = ? AND sha256 = ?",
+                                         (person_id, p.sha256)).fetchone()
+                db.execute("INSERT OR IGNORE INTO embeddings (photo_id, model_id, vector, box_xyxy, created_at) "
+                           "VALUES (?, ?, ?, ?, ?)", (photo_id, p.model_id, np.asarray(p.vector, "<f8").tobytes(),
+                                                      ",".join(f"{v:.1f}" for v in p.box_xyxy), _now()))
+            keep = [p.sha256 for p in photos]
+            gone = db.execute(f"SELECT id, stored_path FROM photos WHERE person_id = ? AND origin = ? AND sha256 NOT IN "
+                              f"({','.join('?' * len(keep))})", (person_id, origin, *keep)).fetchall()
+            db.executemany("DELETE FROM photos WHERE id = ?", [(g[0],) for g in gone])
+            if (created or gone) and not db.execute("SELECT 1 FROM photos WHERE person_id = ?", (person_id,)).fetchone():
+                db.execute("DELETE FROM people WHERE id = ?", (person_id,))
+        self._unlink_unused([g[1] for g in gone])
+        return added, len(gone)
+
+    def imported_names(self, origin: str) -> list[str]:
+        """The people who have photos from node ``origin``, by name."""
+        return [r[0] for r in self._db.execute("SELECT DISTINCT p.name FROM photos ph JOIN people p ON "
+                                               "p.id = ph.person_id WHERE ph.origin = ? ORDER BY p.name", (origin,))]
+
+    def embedding(self, photo_id: int, model_id: str) -> tuple[np.ndarray, tuple[float, ...]] | None:
+        """A stored photo's embedding by ``model_id`` and its face box (xyxy pixels), or ``None``."""
+        row = self._db.execute("SELECT vector, box_xyxy FROM embeddings WHERE photo_id = ? AND model_id = ?",
+                               (photo_id, model_id)).fetchone()
+        if row is None:
+            return None
+        return np.frombuffer(row[0], dtype="<f8").astype(np.float64), tuple(float(v) for v in row[1].split(","))
+
+    def data_version(self) -> int:
+        """SQLite's ``data_version``: it changes when another connection (another process) commits a change."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _unlink_unused(self, names: list[str]) -> None:
+        """Delete the photo files no photo row names any more (after the commit that forgot them)."""
+        for p in names:  # a photo file may be shared by two people (same bytes)
+            if not self._db.execute("SELECT 1 FROM photos WHERE stored_path = ?", (p,)).fetchone():
+                (self.data_dir / "photos" / p).unlink(missing_ok=True)
+
     def rename(self, old: str, new: str) -> None:
         """Rename a person; GalleryError if ``old`` is unknown or ``new`` is taken."""
         old_clean, new_clean = validate_name(old), validate_name(new)
@@ -231,9 +308,7 @@ class Gallery:
                 raise GalleryNotFound(f"no person named {clean!r}; see `facecam people list`")
             paths = [r[0] for r in db.execute("SELECT stored_path FROM photos WHERE person_id = ?", row)]
             db.execute("DELETE FROM people WHERE id = ?", row)
-        for p in paths:  # a photo file may be shared by two people (same bytes)
-            if not self._db.execute("SELECT 1 FROM photos WHERE stored_path = ?", (p,)).fetchone():
-                (self.data_dir / "photos" / p).unlink(missing_ok=True)
+        self._unlink_unused(paths)
         return len(paths)
 
     def remove_photo(self, photo_id: int) -> StoredPhoto:
@@ -307,17 +382,19 @@ class Gallery:
     def photos(self, person: str | None = None) -> list[StoredPhoto]:
         """Every stored enrolment photo (of ``person`` only, when given), oldest first."""
         where, args = ("WHERE p.name = ?", (validate_name(person),)) if person is not None else ("", ())
-        rows = self._db.execute("SELECT ph.id, p.name, ph.sha256, ph.stored_path, ph.quality, ph.added_at FROM photos ph "
-                                f"JOIN people p ON p.id = ph.person_id {where} ORDER BY ph.id", args).fetchall()
-        return [StoredPhoto(i, n, s, self.data_dir / "photos" / sp, q, a) for i, n, s, sp, q, a in rows]
+        rows = self._db.execute("SELECT ph.id, p.name, ph.sha256, ph.stored_path, ph.quality, ph.added_at, ph.origin "
+                                f"FROM photos ph JOIN people p ON p.id = ph.person_id {where} ORDER BY ph.id",
+                                args).fetchall()
+        return [StoredPhoto(i, n, s, self.data_dir / "photos" / sp, q, a, o) for i, n, s, sp, q, a, o in rows]
 
     def photo(self, photo_id: int) -> StoredPhoto:
         """One stored photo by id, or :class:`GalleryError`."""
-        row = self._db.execute("SELECT ph.id, p.name, ph.sha256, ph.stored_path, ph.quality, ph.added_at FROM photos ph "
-                               "JOIN people p ON p.id = ph.person_id WHERE ph.id = ?", (photo_id,)).fetchone()
+        row = self._db.execute("SELECT ph.id, p.name, ph.sha256, ph.stored_path, ph.quality, ph.added_at, ph.origin "
+                               "FROM photos ph JOIN people p ON p.id = ph.person_id WHERE ph.id = ?",
+                               (photo_id,)).fetchone()
         if row is None:
             raise GalleryNotFound(f"no photo {photo_id}")
-        return StoredPhoto(row[0], row[1], row[2], self.data_dir / "photos" / row[3], row[4], row[5])
+        return StoredPhoto(row[0], row[1], row[2], self.data_dir / "photos" / row[3], row[4], row[5], row[6])
 
     def photos_missing(self, model_id: str) -> list[StoredPhoto]:
         """Stored photos that have no embedding from ``model_id`` yet."""

@@ -370,9 +370,10 @@ def remove_photo(p: Changer, photo_id: int, request: Request) -> dict[str, objec
 
 @router.get("/presence", tags=["presence"])
 def presence(p: Reader, request: Request) -> list[dict[str, object]]:
-    """Who is home, as the daemon last stored it."""
+    """Who is home, as the daemon last stored it, merged with the other household nodes' sightings (``node``:
+    the node whose camera saw them last; ``null``: this one)."""
     return [{"person": x.person, "home": x.home, "since": x.since.isoformat(), "last_seen": x.last_seen.isoformat(),
-             "camera": x.camera} for x in _ctx(request).service.presence()]
+             "camera": x.camera, "node": x.node} for x in _ctx(request).service.presence()]
 
 
 @router.get("/settings", tags=["settings"])

@@ -6,7 +6,8 @@ Topics (``base`` is ``base_topic``, default ``facecam``; ``<camera>`` and
 * ``base/<camera>/events``: each alert, JSON from ``Alert.to_json_dict()``, QoS 1.
 * ``base/presence/<person>/state``: ``home`` / ``not_home``, retained: what the
   pipeline's presence board says (``[presence] away_after_s``) when an alert
-  about that person is delivered, and for everyone on every connect. The
+  about that person is delivered, for everyone on every connect, and when
+  the view changes on its own (``[household]``: another node's sighting). The
   sink keeps no presence of its own: a replayed or late alert cannot turn
   someone ``home`` whom the board says left.
 * ``base/<camera>/last_person``: exact name of the last recognised person, retained.
@@ -30,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import secrets
 import threading
@@ -45,8 +45,8 @@ from pydantic import Field, model_validator
 
 from camera import __version__
 from camera.alerts.base import NoPresence, PresenceView, SinkContext
-from camera.configmodel import ConfigModel
-from camera.errors import AlertDeliveryError, ConfigError
+from camera.broker import BrokerConfig
+from camera.errors import AlertDeliveryError
 from camera.types import UNKNOWN, Alert, AlertKind
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class MqttSink:
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
         c.on_publish, c.on_message = self._on_publish, self._on_message
         self._client = c
+        self._board.watch(self.presence_changed)
         c.connect_async(host, port, keepalive=keepalive_s)
         c.loop_start()
 
@@ -184,6 +185,24 @@ class MqttSink:
                                      f"within {self._timeout_s} s; paho retransmits it on reconnect")
         del self._pending[alert.id]
         self._record(alert)
+
+    def presence_changed(self, persons: Sequence[str]) -> None:
+        """Publish what the presence view says of ``persons`` now: it changed without an alert of this node
+        (another node of the household saw them, or that sighting expired). New persons are announced to Home
+        Assistant first. Never waits; while disconnected it does nothing (every connect publishes everyone)."""
+        if not self._client.is_connected():
+            return
+        new: list[tuple[str, dict[str, Any]]] = []
+        with self._state_lock:
+            for p in persons:
+                if p != UNKNOWN and p not in self._persons and self._slug_free("person", p):
+                    self._persons[p] = None
+                    new.append(self._person_config(p))
+            known = [p for p in persons if p in self._persons]
+        for topic, cfg in new if self._discovery else []:
+            self._client.publish(topic, json.dumps(cfg, ensure_ascii=False), qos=1, retain=True)
+        for p in known:
+            self._client.publish(self.presence_topic(p), self._presence_of(p), qos=1, retain=True)
 
     def close(self) -> None:
         """Publish ``offline`` (waiting up to ``publish_timeout_s``), disconnect, stop threads."""
@@ -271,6 +290,15 @@ class MqttSink:
             for topic, cfg in new:
                 self._client.publish(topic, json.dumps(cfg, ensure_ascii=False), qos=1, retain=True)
 
+    def _slug_free(self, kind: str, name: str) -> bool:
+        """Claim ``name``'s slug like :meth:`_claim_slug`; on a clash log it and return False instead of raising."""
+        try:
+            self._claim_slug(kind, name)
+        except AlertDeliveryError as exc:
+            log.warning("%s", exc)
+            return False
+        return True
+
     def _claim_slug(self, kind: str, name: str) -> None:
         """Keep each ``kind``'s name → slug mapping one-to-one; raise on a (practically impossible) clash."""
         owner = self._slug_owner.setdefault((kind, slug(name)), name)
@@ -350,14 +378,11 @@ class MqttSink:
             self._publish_all_state()
 
 
-class MqttSinkConfig(ConfigModel):
-    """MQTT with Home Assistant discovery (see the README's MQTT section)."""
+class MqttSinkConfig(BrokerConfig):
+    """MQTT with Home Assistant discovery (see the README's MQTT section); the broker keys are
+    :class:`~camera.broker.BrokerConfig`'s."""
 
     name: str = Field("mqtt", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="sink name, used by rules")
-    host: str = Field("127.0.0.1", min_length=1, description="broker host")
-    port: int = Field(1883, ge=1, le=65535, description="broker port")
-    username: str | None = Field(None, description="broker user name")
-    password_env: str | None = Field(None, description="environment variable that holds the password")
     base_topic: str = Field("facecam", min_length=1, description="topic prefix")
     discovery: bool = Field(True, description="publish Home Assistant MQTT discovery")
     discovery_prefix: str = Field("homeassistant", min_length=1, description="Home Assistant's prefix")
@@ -365,8 +390,6 @@ class MqttSinkConfig(ConfigModel):
     presence_component: Literal["device_tracker", "binary_sensor"] = Field(
         "device_tracker", description="Home Assistant entity type for each person's presence")
     snapshot: bool = Field(False, description="publish the last snapshot for a camera entity")
-    tls: bool = Field(False, description="connect with TLS")
-    ca_certs: str | None = Field(None, description="CA bundle for TLS")
     publish_timeout_s: float = Field(5.0, gt=0, le=120, description="seconds to wait for the broker's PUBACK")
 
     @model_validator(mode="before")
@@ -381,12 +404,7 @@ class MqttSinkConfig(ConfigModel):
         return self.name
 
     def build(self, ctx: SinkContext, index: int) -> MqttSink:
-        password = None
-        if self.password_env:
-            if self.password_env not in os.environ:
-                raise ConfigError(f"alerts.mqtt {self.name!r}: the environment variable {self.password_env} "
-                                  "(password_env) is not set")
-            password = os.environ[self.password_env]
+        password = self.read_password(f"alerts.mqtt {self.name!r}")
         return MqttSink(self.host, self.port, name=self.name, username=self.username, password=password,
                         base_topic=self.base_topic, discovery=self.discovery, discovery_prefix=self.discovery_prefix,
                         node_id=self.node_id, persons=ctx.persons, cameras=ctx.cameras, presence=ctx.presence,
