@@ -144,7 +144,19 @@ if [ -n "$picamera" ]; then
 fi
 
 if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv $venv_options .venv
+  if ! venv_err=$("$PYTHON" -m venv $venv_options .venv 2>&1); then
+    case "$venv_err" in
+      *ensurepip*)
+        # Debian and Ubuntu keep venv's pip (ensurepip) in a package of its own, which a plain
+        # Debian install lacks (scripts/check_arm64.sh found this on bookworm arm64)
+        rm -rf .venv
+        py_version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+        echo "setup: $PYTHON cannot make a venv without Debian's python$py_version-venv; installing it" >&2
+        apt_install "python$py_version-venv"
+        "$PYTHON" -m venv $venv_options .venv ;;
+      *) echo "$venv_err" >&2; exit 1 ;;
+    esac
+  fi
 elif [ -n "$picamera" ] && ! grep -qi '^include-system-site-packages *= *true' .venv/pyvenv.cfg; then
   echo "setup: .venv was made without --system-site-packages, so it cannot see Debian's picamera2;" \
        "remove it (rm -rf .venv) and run this again for the picamera2 source (picamera works as it is)" >&2
