@@ -4,16 +4,16 @@
 # copy of this checkout there, then a short end-to-end check. Run it before resolving anything that
 # touches the install or the dependencies; .ci/run runs it when FACECAM_CHECK_ARM64=1.
 #
-#   sudo bash scripts/check_arm64.sh            # --fast
-#   sudo bash scripts/check_arm64.sh --fast     # setup.sh; enrol lin_manuel_miranda from his photo; `facecam run`
-#                                               # on the 40 frames of the hamilton clip where he arrives; an
-#                                               # alert names him (~12 min on 2 busy cores, the cache warm)
-#   sudo bash scripts/check_arm64.sh --full     # setup.sh; `facecam demo`, which converts the models under
-#                                               # emulation (compared with the host's, byte for byte); enrol
-#                                               # from the full-size photo; the whole clip (about an hour)
-#   sudo bash scripts/check_arm64.sh --armhf    # a 32-bit Pi (armhf, armv7l): setup.sh must stop at once, with
-#                                               # its one-line refusal, exit status 1, in under 60 s
-#   sudo bash scripts/check_arm64.sh --fast --armhf   # modes combine; --rebuild makes the root file systems anew
+#   sudo bash scripts/check_arm64.sh           # --fast
+#   sudo bash scripts/check_arm64.sh --fast    # setup.sh; enrol lin_manuel_miranda from his photo; `facecam
+#                                              # run` on the 40 frames of the hamilton clip where he arrives;
+#                                              # an alert names him (~8 min on 2 cores; ~15 with no cache)
+#   sudo bash scripts/check_arm64.sh --full    # setup.sh; `facecam demo`, which converts the models under
+#                                              # emulation (compared with the host's, byte for byte); enrol
+#                                              # from the full-size photo; the whole clip (about an hour)
+#   sudo bash scripts/check_arm64.sh --armhf   # a 32-bit Pi (armhf, armv7l): setup.sh must stop at once,
+#                                              # with its one-line refusal, exit status 1, in under 60 s
+#   sudo bash scripts/check_arm64.sh --fast --armhf  # modes combine; --rebuild builds the systems anew
 #
 # Root is needed (debootstrap, chroot, mounts). Missing tools (debootstrap, qemu-user-static, binfmt-support)
 # are installed with apt-get. The root file systems are built once and cached in $FACECAM_ARM64_CACHE
@@ -23,9 +23,10 @@
 #
 # What the emulated system sees: Debian bookworm arm64 with python3 (the README's "Python 3.11+ on
 # Debian") and nothing else; a Raspberry Pi 4's CPU (qemu's cortex-a72), /proc/cpuinfo (qemu passes the
-# host's through, and onnxruntime crashes on an x86 one) and device-tree model; the host's CA certificates (PIP_CERT,
-# SSL_CERT_FILE); the checkout's tracked and untracked-but-not-ignored files (uncommitted edits included)
-# at /srv/check/facecam, with ../shared (the data) bind-mounted read-only beside it, as on the host.
+# host's through, and `import onnxruntime` segfaults on an x86 one) and device-tree model; the host's CA
+# certificates (PIP_CERT, SSL_CERT_FILE); the checkout's tracked and untracked-but-not-ignored files
+# (uncommitted edits included, .venv and build outputs not) at /srv/check/facecam, with ../shared (the
+# data) bind-mounted read-only beside it, as on the host.
 #
 # --fast copies the models converted on the host (byte-identical; --full checks that) instead of
 # converting them under emulation (minutes), enrols from the photo at half size and runs on frames 60-99
@@ -71,7 +72,10 @@ t_start=${EPOCHREALTIME/./}
 
 die() { echo "check_arm64: error: $*" >&2; exit 1; }
 say() { echo "check_arm64: $*"; }
-seconds_since() { local us=$(( ${EPOCHREALTIME/./} - $1 )); printf '%d.%d' $((us / 1000000)) $((us % 1000000 / 100000)); }
+seconds_since() {  # START (microseconds): seconds since then, to a tenth
+  local us=$(( ${EPOCHREALTIME/./} - $1 ))
+  printf '%d.%d' $((us / 1000000)) $((us % 1000000 / 100000))
+}
 
 # step NAME COMMAND...: run COMMAND with its output in CACHE/logs (the path is left in $LAST_LOG); print
 # its wall time, or on failure the end of the log and one line.
@@ -135,7 +139,8 @@ binfmt_interpreter() {
 mirror() {
   local m
   if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
-  m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs: *\(http[^ ]*\/debian\)\/\{0,1\} *$/\1/p' | head -n 1)
+  m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null \
+    | sed -n 's/^URIs: *\(http[^ ]*\/debian\)\/\{0,1\} *$/\1/p' | head -n 1)
   [ -n "$m" ] || m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
     | sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\(http[^ ]*\/debian\)\/\{0,1\} .*/\2/p' | head -n 1)
   echo "${m:-http://deb.debian.org/debian}"
@@ -389,8 +394,8 @@ check_arm64() {
   say "guest: $(guest 'uname -m; . /etc/os-release; echo $PRETTY_NAME; python3 -V' 2>&1 | paste -sd ' ')," \
       "$(grep -c ^processor "$root/proc/cpuinfo") x Cortex-A72 ($PI_MODEL)"
   step "setup: bash scripts/setup.sh (emulated pip)" guest "bash scripts/setup.sh"
-  step "setup: import onnxruntime, cv2, numpy (emulated)" guest \
-    ".venv/bin/python -c 'import platform, onnxruntime, cv2, numpy; print(platform.machine(), onnxruntime.__version__, cv2.__version__, numpy.__version__)'"
+  step "setup: import onnxruntime, cv2, numpy (emulated)" guest ".venv/bin/python -c 'import platform, onnxruntime, \
+cv2, numpy; print(platform.machine(), onnxruntime.__version__, cv2.__version__, numpy.__version__)'"
   sed 's/^/    /' "$LAST_LOG"
   hostpy=$(find_host_python)
   GUEST_MODELS=/root/facecam-models
@@ -470,7 +475,8 @@ check_armhf() {
   printf 'check_arm64: %-58s %7s s\n' "setup: bash scripts/setup.sh (must refuse)" "$took"
   sed 's/^/    /' "$root/root/setup.err"
   lines=$(wc -l <"$root/root/setup.err")
-  local want="setup: error: $PI_MODEL: this is a 32-bit system (kernel armv7l, userland armhf, getconf LONG_BIT 32, python3 is 32-bit) and facecam needs a 64-bit one:"
+  local want="setup: error: $PI_MODEL: this is a 32-bit system (kernel armv7l, userland armhf,"
+  want="$want getconf LONG_BIT 32, python3 is 32-bit) and facecam needs a 64-bit one:"
   [ "$rc" = 1 ] || die "armhf: setup.sh exited with status $rc, not 1"
   [ "$lines" = 1 ] && [ ! -s "$root/root/setup.out" ] || die "armhf: setup.sh said more than one line"
   case "$(cat "$root/root/setup.err")" in
