@@ -1,7 +1,10 @@
 """Face chips as dlib's ``get_face_chip`` cuts them (150x150 RGB, padding 0.25).
 
 The chip is the similarity transform that puts the five landmarks of
-:mod:`camera.dlibport.landmarks` onto dlib's 5-point template. As in dlib's
+:mod:`camera.dlibport.landmarks` onto dlib's 5-point template.
+:func:`face_chips_from_landmarks` cuts the same chip from a detector's own
+five points (YuNet's), through a template of where those points sit in
+dlib's chip, without running the shape predictor. As in dlib's
 ``extract_image_chips``, a face whose chip rectangle is more than about
 twice the chip size is first reduced with dlib's ``pyramid_down<2>`` (5-tap
 [1 4 6 4 1] filter, integer division by 256, (n - 3) / 2 pixels per side)
@@ -30,6 +33,7 @@ import numpy as np
 
 from camera.dlibport.native import native
 from camera.dlibport.transform import similarity_transform
+from camera.types import Landmarks, LandmarkScheme
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -42,6 +46,27 @@ TEMPLATE_5 = np.array([
     [0.3340850613712, 0.2290642403242],
     [0.4901123135679, 0.6277975316475],
 ])
+
+#: Where YuNet's five points (:attr:`~camera.types.LandmarkScheme.EYES_NOSE_MOUTH` order: image-left eye
+#: centre, image-right eye centre, nose tip, image-left and image-right mouth corner) sit in dlib's chip, in
+#: :data:`TEMPLATE_5`'s unit square (before padding). Measured, not designed: the mean of
+#: :func:`template_coordinates` of YuNet's points in the chips dlib's 5 points make, over the subject's face
+#: (the one nearest the centre) of each of the 3,443 LFW View 1 DevTrain photos
+#: (``scripts/bench_yunet_chips.py``); DevTest was kept out of it. Each point's spread about it is 3-5 chip
+#: pixels (the nose tip's 8 across).
+TEMPLATE_EYES_NOSE_MOUTH = np.array([
+    [0.2187, 0.1994],
+    [0.7883, 0.2080],
+    [0.5000, 0.5309],
+    [0.2607, 0.7787],
+    [0.7446, 0.7839],
+])
+
+#: each landmark scheme's template, in :data:`TEMPLATE_5`'s unit square
+TEMPLATES: dict[LandmarkScheme, np.ndarray] = {
+    LandmarkScheme.DLIB_5: TEMPLATE_5,
+    LandmarkScheme.EYES_NOSE_MOUTH: TEMPLATE_EYES_NOSE_MOUTH,
+}
 
 
 @dataclass(frozen=True)
@@ -56,12 +81,18 @@ class ChipDetails:
     cols: int
 
 
-def face_chip_details(parts: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> ChipDetails:
-    """dlib's ``get_face_chip_details`` for 5 landmarks ``parts`` (5, 2) in pixels."""
+def face_chip_details(parts: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PADDING,
+                      template: np.ndarray = TEMPLATE_5) -> ChipDetails:
+    """dlib's ``get_face_chip_details`` for 5 landmarks ``parts`` (5, 2) in pixels.
+
+    ``template`` says where the 5 points go, in :data:`TEMPLATE_5`'s unit square and the
+    same order as ``parts`` (dlib's own by default; :data:`TEMPLATES` has one per scheme)."""
     parts = np.asarray(parts, np.float64)
     if parts.shape != (5, 2):
         raise ValueError(f"parts: expected (5, 2) landmarks, got {parts.shape}")
-    chip_pts = (padding + TEMPLATE_5) / (2 * padding + 1) * size
+    if np.shape(template) != (5, 2):
+        raise ValueError(f"template: expected (5, 2) points, got {np.shape(template)}")
+    chip_pts = (padding + np.asarray(template, np.float64)) / (2 * padding + 1) * size
     m, t = similarity_transform(chip_pts, parts)
     px, py = m[0, 0], m[1, 0]  # the image of (1, 0)
     angle = math.atan2(py, px)
@@ -85,6 +116,45 @@ def face_chips(rgb: np.ndarray, parts: np.ndarray, size: int = CHIP_SIZE,
     for i, p in enumerate(parts):
         out[i] = face_chip(rgb, p, size, padding)
     return out
+
+
+def face_chips_from_landmarks(rgb: np.ndarray, landmarks: Landmarks, size: int = CHIP_SIZE,
+                              padding: float = CHIP_PADDING, template: np.ndarray | None = None) -> np.ndarray:
+    """Chips (n, size, size, 3) uint8 cut straight from a detector's five points, no shape predictor.
+
+    ``landmarks`` in pixels of ``rgb``; each face's points are put onto
+    ``template`` (default: :data:`TEMPLATES` for ``landmarks.scheme``, in the
+    scheme's own point order) by a least-squares similarity transform, and the
+    chip is cut as :func:`face_chip` cuts dlib's. With ``DLIB_5`` landmarks this
+    is :func:`face_chips` exactly; with YuNet's it is the chip dlib's 5 points
+    would give, as far as YuNet's points sit where they sit on average.
+    """
+    if not isinstance(landmarks, Landmarks):
+        raise TypeError(f"landmarks: expected Landmarks, got {type(landmarks).__name__}")
+    tmpl = TEMPLATES[landmarks.scheme] if template is None else np.asarray(template, np.float64)
+    points = landmarks.points.astype(np.float64)
+    out = np.zeros((len(points), size, size, rgb.shape[2]), np.uint8)
+    for i, p in enumerate(points):
+        out[i] = extract_chip(rgb, face_chip_details(p, size, padding, tmpl))
+    return out
+
+
+def template_coordinates(parts: np.ndarray, points: np.ndarray, padding: float = CHIP_PADDING) -> np.ndarray:
+    """Where image ``points`` (n, k, 2) pixels sit in the chips dlib's 5 ``parts`` (n, 5, 2) define, (n, k, 2).
+
+    In :data:`TEMPLATE_5`'s unit square (``padding`` as the chip's): the inverse
+    of :func:`face_chip_details`'s transform, so ``parts`` themselves land near
+    :data:`TEMPLATE_5`. The mean over many faces of another detector's points is
+    that detector's template (:data:`TEMPLATE_EYES_NOSE_MOUTH`).
+    """
+    parts = np.asarray(parts, np.float64).reshape(-1, 5, 2)
+    points = np.asarray(points, np.float64)
+    if points.ndim != 3 or points.shape[0] != len(parts) or points.shape[2] != 2:
+        raise ValueError(f"points: expected ({len(parts)}, k, 2), got {points.shape}")
+    unit_pts = (padding + TEMPLATE_5) / (2 * padding + 1)  # the chip of size 1
+    m, t = similarity_transform(np.broadcast_to(unit_pts, parts.shape), parts)
+    inside = np.einsum("nij,nkj->nki", np.linalg.inv(m), points - t[:, None])
+    return inside * (2 * padding + 1) - padding
 
 
 def extract_chip(img: np.ndarray, d: ChipDetails) -> np.ndarray:
