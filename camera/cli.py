@@ -19,12 +19,12 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from camera import __version__
 from camera.alerts.sinks.jsonl import JsonlSink
 from camera.alerts.sinks.memory import MemorySink
-from camera.app import OUTBOX_DB, build_pipeline, data_dir, engines_for, status_snapshot
+from camera.app import OUTBOX_DB, build_pipeline, data_dir, engines_for, model_dir, status_snapshot
 from camera.config import Config, load_config
 from camera.demo import DEMO_PERSON, demo_photo, render_clip
 from camera.errors import USER_ERRORS, FacecamError
@@ -35,17 +35,15 @@ from camera.gallery.enroll import EnrolOutcome, EnrolStatus, enroll_photos
 from camera.gallery.store import Gallery, validate_name
 from camera.household.sync import SyncStats
 from camera.imageio import load_image
-from camera.malloc import limit_arenas
+from camera.malloc import limit_arenas, map_large_blocks
 from camera.profiles import profile_names
 from camera.redact import LogFilter, one_line, redact_text
 from camera.service import Service
 from camera.status import StatusWriter, format_status
 from camera.web.accounts import ACCOUNTS_DB, Accounts, check_password, check_user_name
-from camera.web.app import WebContext
-from camera.web.config import parse_listen
-from camera.web.feed import AlertFeed, OutboxTail
+from camera.web.config import WebConfig, parse_listen
+from camera.web.feed import AlertFeed, AlertSource, OutboxTail
 from camera.web.live import LiveView
-from camera.web.server import start_web
 
 log = logging.getLogger("camera")
 
@@ -194,6 +192,7 @@ def _service(args: argparse.Namespace, cfg: Config) -> Service:
 
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     limit_arenas()  # before any thread starts: two malloc arenas, not 8 per core (camera/malloc.py)
+    map_large_blocks()  # freed frames, pyramids and activations go back to the system (camera/malloc.py)
     cfg = cfg.with_overrides(**{"matching.max_distance": args.max_distance, "alerts.jsonl": args.jsonl,
                                 "alerts.cooldown_s": args.cooldown, "alerts.snapshots": args.snapshots})
     if args.loop and args.source is None:
@@ -231,8 +230,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
         server = None
         try:
             if feed is not None:
-                server = start_web(WebContext(Service(cfg, root, engines), Accounts(root), cfg.web, feed, live,
-                                              args.config))
+                server = _serve_web(Service(cfg, root, engines), Accounts(root), cfg.web, feed, live, args.config)
             summary = pipeline.run()
         finally:
             if server is not None:
@@ -259,8 +257,8 @@ def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
     stop = threading.Event()
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server = start_web(WebContext(Service(cfg, root), Accounts(root), cfg.web, OutboxTail(root / OUTBOX_DB),
-                                      None, args.config))
+        server = _serve_web(Service(cfg, root), Accounts(root), cfg.web, OutboxTail(root / OUTBOX_DB), None,
+                            args.config)
         print(f"facecam web app: {server.url} (Ctrl-C stops it)", file=sys.stderr)
         stop.wait()
         server.stop()
@@ -268,6 +266,25 @@ def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     return 0
+
+
+class _Serving(Protocol):
+    """A started web server (:class:`camera.web.server.WebServer`) as the commands use it."""
+
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+def _serve_web(service: Service, accounts: Accounts, cfg: WebConfig, alerts: AlertSource, live: LiveView | None,
+               config_path: Path | None) -> _Serving:
+    """Start the web app (:func:`camera.web.serve.serve`); the caller stops it."""
+    # Imported here, not at the top: the web stack (fastapi, uvicorn, the app's routes) is ~14 MB of resident
+    # memory that `facecam run` without a web app never uses (issue 15; tests/test_cli_imports.py).
+    from camera.web.serve import serve
+
+    return serve(service, accounts, cfg, alerts, live, config_path)
 
 
 def _with_web(cfg: Config, listen: str | None) -> Config:

@@ -55,9 +55,13 @@ def make_session(path: Path, threads: int | None = None) -> Any:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
     # Frames vary in size, and onnxruntime's memory pattern plans one block per input shape and keeps it:
-    # without it `facecam run` on the hamilton clip peaks at 225 MB instead of 263 MB, at the same speed
-    # (turning the whole arena off instead raised the peak to 301 MB).
+    # without it `facecam run` on the hamilton clip peaks at 225 MB instead of 263 MB, at the same speed.
     so.enable_mem_pattern = False
+    # Nor an arena: it keeps the largest activations it ever held (~17 MB for MMOD on a 640 px frame) between
+    # runs. Without it they are malloc'd per run and, with camera.malloc.map_large_blocks, given back at
+    # once: that run peaks ~8 MB lower (issue 15). Without map_large_blocks they stay in the heap, and
+    # turning the arena off had raised the peak (to 301 MB).
+    so.enable_cpu_mem_arena = False
     try:
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types

@@ -229,6 +229,30 @@ class CameraRun:
         return []
 
 
+def load_models(cameras: Sequence[CameraSetup]) -> None:
+    """Embed a blank face once with each camera's embedder (the result is thrown away), before capture starts.
+
+    Embedders load their model on first use, and building dlib_resnet's onnxruntime session (its graph
+    optimisation) peaks ~28 MB above what the session then keeps. Done here, that peak falls before the
+    capture queue, the frames in flight and the detector's buffers exist rather than on top of them:
+    ``facecam run --detector yunet`` on the hamilton clip peaked ~19 MB lower (issue 15). A model that cannot
+    be loaded is reported now, before any camera opens, instead of at the first face.
+    """
+    blank = np.zeros((WARM_UP_PX, WARM_UP_PX, 3), np.uint8)
+    face = Detections(np.array([[WARM_UP_PX / 4, WARM_UP_PX / 4, WARM_UP_PX * 3 / 4, WARM_UP_PX * 3 / 4]],
+                               np.float32), np.ones(1, np.float32))
+    done: set[int] = set()
+    for cam in cameras:
+        embedder = cam.engine.embedder
+        if id(embedder) not in done:
+            done.add(id(embedder))
+            embedder.embed(blank, face)
+
+
+#: side (pixels) of the blank image :func:`load_models` embeds; its face is the middle half
+WARM_UP_PX = 160
+
+
 class Pipeline:
     """Runs cameras until their sources end or :attr:`stop` is set.
 
@@ -272,6 +296,7 @@ class Pipeline:
         stats = {c.name: CameraStats() for c in self.cameras}
         runs = {c.name: CameraRun(c, self.tracking, self.quality, self.visits, stats[c.name]) for c in self.cameras}
         self.live_stats, self.workers = stats, workers  # read by the status writer while running
+        load_models(self.cameras)
         if self.writer is not None:
             self.writer.start()
         try:

@@ -25,6 +25,9 @@ PACKAGES = ("camera", "models")
 OPTIONAL = {"dlib", "face_recognition", "face_recognition.api", "tqdm", "matplotlib", "matplotlib.pyplot",
             "matplotlib.patches", "picamera2",
             "onnx", "onnxruntime.quantization"}  # facecam[int8]: making the int8 descriptor (models/quantize.py)
+#: project modules imported where they are used because only some commands need them and they are large: the
+#: web stack (~14 MB resident) only where a web app is served (issue 15; tests/test_cli_imports.py)
+DEFERRED = {"camera.web.serve"}
 
 
 def _modules() -> dict[str, Path]:
@@ -131,7 +134,7 @@ def test_imports_are_at_module_top_except_optional_dependencies() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in top:
                 mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                if not set(mods) <= OPTIONAL:
+                if not set(mods) <= OPTIONAL | DEFERRED:
                     hidden.append(f"{path.relative_to(REPO)}:{node.lineno}: {', '.join(mods)}")
     assert hidden == []
 

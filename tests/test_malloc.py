@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from camera.malloc import limit_arenas, uses_glibc
+from camera.malloc import limit_arenas, map_large_blocks, uses_glibc
 from tests.conftest import REPO
 
 needs_glibc = pytest.mark.skipif(not uses_glibc(), reason="the arena limit is glibc's")
@@ -64,3 +64,46 @@ def test_an_operators_malloc_arena_max_wins() -> None:
 def test_at_least_one_arena() -> None:
     with pytest.raises(ValueError, match="at least 1 arena"):
         limit_arenas(0)
+
+
+#: frees an 8 MB block (glibc then raises a dynamic threshold to 8 MB), then allocates and frees a 4 MB one,
+#: and prints how much of it stayed resident (MB)
+RESIDENT_AFTER_FREEING_4_MB = r"""
+import ctypes, sys
+from camera.malloc import map_large_blocks
+if sys.argv[1] == "fixed":
+    assert map_large_blocks()
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def resident_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+big = libc.malloc(8 << 20)
+ctypes.memset(big, 1, 8 << 20)
+libc.free(big)
+before = resident_mb()
+block = libc.malloc(4 << 20)
+ctypes.memset(block, 1, 4 << 20)
+libc.free(block)
+print(round(resident_mb() - before, 1))
+"""
+
+
+def _resident_after_free(mode: str) -> float:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    done = subprocess.run([sys.executable, "-c", RESIDENT_AFTER_FREEING_4_MB, mode], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
+    return float(done.stdout)
+
+
+@needs_glibc
+def test_large_blocks_go_back_to_the_system_when_freed() -> None:
+    """Regression (issue 15): glibc's dynamic mmap threshold let freed frames, pyramids and onnxruntime's
+    activations stay resident in the heap; with the threshold fixed a freed 4 MB block is given back."""
+    assert _resident_after_free("dynamic") >= 3.5  # the control: glibc's default keeps it
+    assert _resident_after_free("fixed") < 0.5
+
+
+def test_a_threshold_of_at_least_one_byte() -> None:
+    with pytest.raises(ValueError, match="at least 1 byte"):
+        map_large_blocks(0)
