@@ -71,7 +71,8 @@ class Engines:
         self._embedders: dict[tuple[str, int | None, str], FaceEmbedder] = {}
 
     def get(self, cfg: EngineConfig) -> Engine:
-        """The engine ``cfg`` describes."""
+        """The engine ``cfg`` describes (its default detector chosen by what ``folder`` holds)."""
+        cfg = cfg.resolved(self.folder)
         d = (cfg.detect_config(), cfg.threads)
         if d not in self._detectors:
             self._detectors[d] = create_detector(cfg.detector_name, d[0], self.folder, cfg.threads)
@@ -88,6 +89,7 @@ class Engines:
         most 1600 px wide (HOG) or 800 px wide (the CNNs, whose cost grows
         faster with size), so faces of ~20 px and up are found.
         """
+        cfg = cfg.resolved(self.folder)
         entry = DETECTORS.get(cfg.detector_name)
         least = entry.enrol_upsample if entry is not None else 0
         width = 1600 if cfg.detector_name == "hog" else 800

@@ -491,7 +491,7 @@ def cmd_check_config(args: argparse.Namespace, cfg: Config) -> int:
         profile = f"; profile {_profile_summary(cfg)}"
         cfg = cfg.with_profile()
     print(f"{args.file}: OK ({len(cfg.cameras)} cameras, engine {cfg.engine.name}, "
-          f"detector {cfg.engine.detector_name}{profile})")
+          f"detector {cfg.engine.resolved(model_dir(data_dir(cfg))).detector_name}{profile})")
     return 0
 
 

@@ -2,38 +2,50 @@
 
 ``[engine] name`` picks a family (:data:`ENGINES`): ``onnx`` (dlib's models on
 onnxruntime, no dlib) or ``dlib`` (face_recognition itself); each names its
-default detector and embedder, and ``detector`` / ``embedder`` replace them
-with any entry of :data:`camera.detect.DETECTORS` /
-:data:`camera.embed.EMBEDDERS` or of the user's ``models.toml``.
+default detectors, best first, and its embedder; ``detector`` / ``embedder``
+replace them with any entry of :data:`camera.detect.DETECTORS` /
+:data:`camera.embed.EMBEDDERS` or of the user's ``models.toml``. The onnx
+engine's default is YuNet where its fetched model is in the model directory
+(``scripts/setup.sh`` fetches it), else MMOD, whose model every install
+converts from a package: YuNet finds faces from ~10 px at a fraction of MMOD's
+cost, MMOD at upsample 0 misses faces under ~80 px (docs/engines.md,
+"Detectors compared").
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from camera.detect import DETECTORS, FaceDetector, create_detector, resolve
+from camera.detect import DETECTORS, FaceDetector, available, create_detector, resolve
 from camera.detect.config import DetectConfig
 from camera.embed import INT8_EMBEDDERS, FaceEmbedder, check_precision, create_embedder
 from camera.errors import ConfigError
 from models.convert import default_cache_dir
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """A family's default detector and embedder (registry names)."""
+    """A family's default detectors (registry names, best first: the first :func:`~camera.detect.available`
+    one runs; the last must always be) and its embedder."""
 
-    detector: str
+    detectors: tuple[str, ...]
     embedder: str
 
 
 ENGINES: dict[str, EngineSpec] = {
-    "onnx": EngineSpec(detector="mmod", embedder="dlib_resnet"),
-    "dlib": EngineSpec(detector="hog", embedder="dlib"),
+    "onnx": EngineSpec(detectors=("yunet", "mmod"), embedder="dlib_resnet"),
+    "dlib": EngineSpec(detectors=("hog",), embedder="dlib"),
 }
+
+#: (engine, model folder) pairs whose fallback detector was already logged
+_told: set[tuple[str, Path]] = set()
 
 
 class EngineConfig(DetectConfig):
@@ -68,8 +80,22 @@ class EngineConfig(DetectConfig):
 
     @property
     def detector_name(self) -> str:
-        """The detector's registry name (``detector``, else the engine's; aliases followed)."""
-        return resolve(self.detector or ENGINES[self.name].detector)
+        """The detector's registry name (aliases followed): ``detector``, else the engine's last default (the
+        one every install has); :meth:`resolved` first picks the best default a model folder allows."""
+        return resolve(self.detector or ENGINES[self.name].detectors[-1])
+
+    def resolved(self, folder: Path) -> EngineConfig:
+        """This config with ``detector`` set: the user's, else the engine's first default whose model is in
+        ``folder`` (logged once when a better one is missing)."""
+        if self.detector is not None:
+            return self
+        defaults = ENGINES[self.name].detectors
+        name = next(d for d in defaults if d == defaults[-1] or available(d, folder))
+        if name != defaults[0] and (self.name, folder) not in _told:
+            _told.add((self.name, folder))
+            log.info("detector %s: %s's model is not in %s (scripts/fetch_models.py fetches it)", name,
+                     defaults[0], folder)
+        return self.model_copy(update={"detector": name})
 
     @property
     def embedder_name(self) -> str:
@@ -109,8 +135,8 @@ def create_engine(name: str = "onnx", detect: DetectConfig | None = None, model_
     if name not in ENGINES:
         raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(sorted(ENGINES))}")
     d = detect or DetectConfig()
-    cfg = EngineConfig(name=name, embedder=embedder, **d.model_dump())
-    check_precision(cfg.embedder_name, precision)
     folder = Path(model_dir) if model_dir is not None else default_cache_dir()
+    cfg = EngineConfig(name=name, embedder=embedder, **d.model_dump()).resolved(folder)
+    check_precision(cfg.embedder_name, precision)
     return Engine(name, create_detector(cfg.detector_name, cfg.detect_config(), folder, threads),
                   create_embedder(cfg.embedder_name, folder, threads, precision))

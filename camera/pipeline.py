@@ -9,7 +9,8 @@ Inference runs in the calling thread and takes frames from each camera in
 turn; capture never waits for it, and it never waits for disk or network
 (the event writer does). The detector runs only on frames with motion, at
 most every ``detect_interval_s`` seconds of the camera's clock, and at least
-every ``tracked_interval_s`` while a face is tracked. Per-frame failures are
+every ``tracked_interval_s`` while a face is tracked (every
+``embed_interval_s`` while a tracked face is still undecided). Per-frame failures are
 logged, counted and skipped; start-up failures (a missing camera, an unknown
 engine) raise before anything runs. A newer gallery snapshot may be offered
 from another thread (:meth:`Pipeline.offer_gallery`, the household sync);
@@ -42,8 +43,8 @@ from camera.motion import MotionConfig, MotionGate, should_detect
 from camera.track.config import TrackingConfig
 from camera.track.decision import Observation, decide_track
 from camera.track.quality import QualitySettings, frame_qualities
-from camera.track.tracker import EmbeddedFace, Track, Tracker, embed_due
-from camera.types import Alert, Frame
+from camera.track.tracker import EmbeddedFace, Track, Tracker, embed_due, undecided
+from camera.types import Alert, Detections, Frame
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,10 @@ class CameraRun:
             effects += self.finish(track)
         moving = self.gate.update(frame.rgb)
         since = None if self._last_detect_s is None else frame.timestamp_s - self._last_detect_s
-        if should_detect(moving, bool(self.tracker.tracks), since, m.detect_interval_s, m.tracked_interval_s):
+        interval, tracked = m.detect_interval_s, m.tracked_interval_s
+        if any(undecided(t, self.tracking) for t in self.tracker.tracks):  # a face to decide on: look closely
+            interval = tracked = min(interval, self.tracking.embed_interval_s)
+        if should_detect(moving, bool(self.tracker.tracks), since, interval, tracked):
             self._last_detect_s = frame.timestamp_s
             det = s.engine.detector.detect(frame.rgb)
             st.detected += 1

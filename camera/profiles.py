@@ -5,7 +5,9 @@ pi4``) fills in each key of that profile that the config file and the command
 line leave unset; a key the user sets explicitly always wins
 (:meth:`camera.config.Config.with_profile`). Keys are dotted, as
 :meth:`~camera.config.Config.with_overrides` takes them; ``cameras.*.KEY``
-stands for that key of every camera. Units: pixels (``detect_max_width``),
+stands for that key of every camera. No profile names a detector: the
+engine's default (YuNet where its model is fetched, else MMOD) suits every
+board. Units: pixels (``detect_max_width``),
 frames per second of the camera's clock (``fps_cap``), onnxruntime threads
 per model (``threads``), JPEG quality 10-100 (``jpeg_quality``).
 
@@ -21,7 +23,6 @@ EVERY_CAMERA = "cameras.*."
 
 PROFILES: dict[str, dict[str, object]] = {
     "pi5": {  # 4x Cortex-A76 at 2.4 GHz
-        "engine.detector": "mmod",
         "engine.detect_max_width": 640,
         "engine.upsample": 0,
         "engine.threads": 3,
@@ -29,7 +30,6 @@ PROFILES: dict[str, dict[str, object]] = {
         "events.jpeg_quality": 90,
     },
     "pi4": {  # 4x Cortex-A72 at 1.5 GHz (1.8 GHz on later boards)
-        "engine.detector": "mmod",
         "engine.detect_max_width": 480,
         "engine.upsample": 0,
         "engine.threads": 3,
@@ -37,7 +37,6 @@ PROFILES: dict[str, dict[str, object]] = {
         "events.jpeg_quality": 85,
     },
     "pi-zero-2": {  # 4x Cortex-A53 at 1 GHz, 512 MB of memory
-        "engine.detector": "mmod",
         "engine.detect_max_width": 480,
         "engine.upsample": 0,
         "engine.threads": 3,

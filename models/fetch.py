@@ -5,6 +5,8 @@ folder (``scripts/fetch_models.py``). The download streams into a temporary
 file beside the target while hashing; only a file with the pinned sha256 is
 renamed into place, so a partial or tampered download never looks like a
 model. A file already present with the right hash is not downloaded again.
+A machine without internet installs a copy carried over by hand
+(:func:`install_copy`), held to the same sha256.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -75,6 +78,35 @@ def fetch_entry(name: str, cache_dir: Path) -> Path:
         log.info("%s is already in %s", name, cache_dir)
         return dest
     return download(e["url"], e["sha256"], dest)
+
+
+def install_copy(name: str, source: Path, cache_dir: Path) -> Path:
+    """Copy ``source`` into ``cache_dir`` as entry ``name``'s file if and only if it hashes to the pinned
+    sha256 (for machines that cannot download)."""
+    e = _entry(name, cache_dir)
+    if not e.get("sha256"):
+        raise ModelLoadError(f"model {name!r} has no pinned sha256 in the manifest")
+    source = Path(source)
+    try:
+        got = sha256_file(source)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    if got != e["sha256"]:
+        raise ModelLoadError(f"{source} has sha256 {got}, not the pinned {e['sha256']} of {name}; refusing it")
+    dest = fetched_path(name, cache_dir)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out, CHUNK)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    log.info("installed %s from %s (%s)", dest, source, got)
+    return dest
 
 
 def download(url: str, sha256: str, dest: Path, timeout_s: float = TIMEOUT_S) -> Path:

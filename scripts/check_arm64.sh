@@ -428,6 +428,18 @@ cv2, numpy; print(platform.machine(), onnxruntime.__version__, cv2.__version__, 
         cmp_models "$cache/host-models" "$root$GUEST_MODELS"
     fi
   fi
+  # YuNet, the default detector wherever its file is: setup.sh's download needs internet, so here it comes
+  # the way a machine without internet gets it, a copy installed with `fetch_models.py --from` (sha256
+  # checked); the x86 run gets the same file
+  local yunet=models/yunet/face_detection_yunet_2026may.onnx
+  if [ -f "$shared/$yunet" ]; then
+    step "models: YuNet from ../shared/$yunet (fetch_models.py --from, emulated)" guest \
+      ".venv/bin/python scripts/fetch_models.py yunet_2026may --from /srv/check/shared/$yunet"
+    [ -z "$hostpy" ] || (cd "$repo" && "$hostpy" scripts/fetch_models.py yunet_2026may --from "$shared/$yunet" \
+      --out "$cache/host-models" >/dev/null 2>&1) || die "cannot install $shared/$yunet for the x86 run"
+  else
+    say "models: no ../shared/$yunet: the runs detect with MMOD"
+  fi
   # the photo and the clip, as the guest sees them, and as the host does
   local photo=../shared/data/ageitgey+face_recognition/identities/$PERSON/lin-manuel-miranda.png
   local host_photo="$data/identities/$PERSON/lin-manuel-miranda.png" clip="$gdata/video/short_hamilton_clip.mp4"

@@ -3,13 +3,14 @@
     python scripts/fetch_models.py                 # every entry with a pinned url
     python scripts/fetch_models.py yunet_2026may   # into the folder `facecam run` reads
     python scripts/fetch_models.py yunet_2026may --out data/models
+    python scripts/fetch_models.py yunet_2026may --from /media/usb/face_detection_yunet_2026may.onnx
 
 The default folder is the one ``facecam run`` reads: ``$FACECAM_MODEL_DIR``,
 else ``DATA_DIR/models`` (``--data-dir``, else ``$FACECAM_DATA_DIR``, else
 the user data directory).
 
 A download whose sha256 differs from models/manifest.toml is refused and
-removed. The dlib models need no download: ``python -m models.convert``
+removed; so is a ``--from`` copy (for a machine without internet). The dlib models need no download: ``python -m models.convert``
 builds them from the face_recognition_models package.
 """
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from camera.app import data_dir, model_dir  # noqa: E402
 from camera.config import Config  # noqa: E402
 from models.errors import ModelLoadError  # noqa: E402
-from models.fetch import fetch_entry, fetchable  # noqa: E402
+from models.fetch import fetch_entry, fetchable, install_copy  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="model folder (default: the one `facecam run` reads, see above); user entries in "
                              "its models.toml are fetched beside it")
     parser.add_argument("--data-dir", type=Path, help="facecam's data directory (for the default --out)")
+    parser.add_argument("--from", dest="source", type=Path, metavar="FILE",
+                        help="install this copy of the one NAME instead of downloading it (sha256 checked)")
     args = parser.parse_args(argv)
+    if args.source is not None and len(args.names) != 1:
+        parser.error("--from FILE installs one model: name it (e.g. yunet_2026may)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     out = args.out or model_dir(data_dir(Config(), args.data_dir))
     try:
@@ -51,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no pinned download for {', '.join(unknown)}; choose from {', '.join(pinned)}")
     try:
         for name in names:
-            print(f"{name}\t{fetch_entry(name, out)}")
+            path = install_copy(name, args.source, out) if args.source else fetch_entry(name, out)
+            print(f"{name}\t{path}")
     except ModelLoadError as exc:
         print(f"fetch_models: {exc}", file=sys.stderr)
         return 1

@@ -27,7 +27,8 @@
 # source build. dlib-bin (prebuilt wheels, same `import dlib`) comes in
 # through the `dlib` extra instead. The one thing compiled is facecam's own
 # small C file (camera/dlibport/_fast.c, under a second), and only where a C
-# compiler is found.
+# compiler is found. Last, YuNet's model is fetched (a download, sha256-pinned; where there is no
+# internet, facecam uses MMOD and the script says how to add YuNet later).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -187,5 +188,12 @@ if [ -n "$picamera" ]; then
     echo "setup: the picamera2 source cannot load Debian's picamera2 here ($(echo "$err" | tail -n 1));" \
          "the default picamera source (rpicam-vid) does not need it" >&2
   fi
+fi
+# YuNet (OpenCV Zoo's face detector, MIT, 230 KB) is in no package: it is downloaded, pinned by sha256,
+# into the model folder `facecam` reads. facecam detects with it where it is there, else with MMOD
+# (converted from face_recognition_models), which misses faces under ~80 px (docs/engines.md).
+if ! fetched=$(.venv/bin/python scripts/fetch_models.py yunet_2026may 2>&1); then
+  echo "setup: YuNet not fetched ($(echo "$fetched" | tail -n 1)); facecam detects with MMOD until" \
+       ".venv/bin/python scripts/fetch_models.py yunet_2026may [--from A_COPY] succeeds" >&2
 fi
 echo "setup: ready (.venv/bin/facecam)" >&2

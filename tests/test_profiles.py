@@ -116,7 +116,7 @@ def test_check_config_shows_the_profile_it_applied(tmp_path):
     path.write_text(f'profile = "pi4"\n\n[engine]\nupsample = 1\n\n{CAMERAS}')
     r = facecam("check-config", str(path))
     assert r.returncode == 0, r.stderr
-    assert "profile pi4 sets engine.detector = 'mmod', engine.detect_max_width = 480, " in r.stdout
+    assert "profile pi4 sets engine.detect_max_width = 480, " in r.stdout
     assert "cameras.door.fps_cap = 5, cameras.hall.fps_cap = 5" in r.stdout
     assert "(the config's own engine.upsample kept)" in r.stdout
     plain = tmp_path / "plain.toml"
@@ -139,7 +139,7 @@ def test_the_docs_table_is_the_profiles_table():
 
 
 def test_threads_reach_the_onnxruntime_sessions():
-    cfg = Config(profile="pi4").with_profile().engine.model_copy(update={"threads": 2})
+    cfg = Config(profile="pi4").with_profile().engine.model_copy(update={"threads": 2, "detector": "mmod"})
     engine = Engines(Path(os.environ["FACECAM_MODEL_DIR"])).get(cfg)
     for stage in (engine.detector, engine.embedder):
         assert stage._session.get().get_session_options().intra_op_num_threads == 2

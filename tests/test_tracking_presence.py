@@ -11,7 +11,16 @@ from camera.matching import GalleryIndex, apply_negatives, person_distances
 from camera.track.config import TrackingConfig
 from camera.track.decision import Observation, TrackDecision
 from camera.track.quality import Quality
-from camera.track.tracker import Candidate, EmbeddedFace, Track, Tracker, associate, embed_due, iou_matrix
+from camera.track.tracker import (
+    Candidate,
+    EmbeddedFace,
+    Track,
+    Tracker,
+    associate,
+    embed_due,
+    iou_matrix,
+    undecided,
+)
 from camera.types import UNKNOWN, Detections, Frame
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -112,8 +121,8 @@ def test_a_track_that_keeps_absorbing_lost_tracks_stays_bounded() -> None:
         (None, 0, None, None, 0.0, False),
         (0.9, 0, None, None, 0.0, True),  # the first good face is embedded at once
         (0.2, 0, None, None, 0.0, False),  # a poor face never is
-        (0.9, 1, 0.0, None, 0.1, False),  # wait for the window...
-        (0.9, 1, 0.0, None, 0.2, True),  # ...and take its best face
+        (0.9, 1, 0.0, None, 0.05, False),  # wait for the window (0.1 s)...
+        (0.9, 1, 0.0, None, 0.1, True),  # ...and take its best face
         (0.9, 8, 0.0, None, 5.0, False),  # budget spent
         (0.9, 3, 0.0, "alice", 0.5, False),  # named: no more votes...
         (0.9, 3, 0.0, "alice", 1.0, True),  # ...but a check now and then that it still is alice
@@ -123,15 +132,36 @@ def test_a_track_that_keeps_absorbing_lost_tracks_stays_bounded() -> None:
     ],
 )
 def test_embed_due(pending_q, n_embedded, last_embed, decision, now, expected):
+    t = a_track(pending_q, n_embedded, decision)
+    t.last_embed_s = last_embed
+    assert embed_due(t, now, TrackingConfig()) is expected
+
+
+def a_track(pending_q: float | None, n_embedded: int, decision: str | None) -> Track:
+    """A track with a waiting face of quality ``pending_q``, ``n_embedded`` faces and ``decision`` (a name,
+    UNKNOWN, "undecided" for a decision that names no one yet, or None for none)."""
     t = Track(1, "door", 0.0, 0.0, T0, T0, np.array([0, 0, 100, 100], float))
     if pending_q is not None:
         t.pending = Candidate(frame(0.0), face(t.box_xyxy), quality(pending_q))
     for _ in range(n_embedded):
         embedded(t, 0.0, np.zeros(128))
-    t.last_embed_s = last_embed
     if decision is not None:
-        t.decision = TrackDecision(decision, 0.4, decision, 0.2, 3, 2.7, 3)
-    assert embed_due(t, now, TrackingConfig()) is expected
+        person = None if decision == "undecided" else decision
+        t.decision = TrackDecision(person, 0.4, "alice", 0.2, 3, 2.7, 3)
+    return t
+
+
+@pytest.mark.parametrize(("pending_q", "n_embedded", "decision", "expected"), [
+    (0.9, 0, None, True),  # a new face good enough to embed: look closely
+    (0.2, 0, None, False),  # a poor face (a profile, a blur) does not make the detector race
+    (None, 1, None, True),  # embedded once, waiting for more votes
+    (None, 2, "undecided", True),
+    (None, 3, "alice", False),  # named
+    (None, 3, UNKNOWN, False),  # ruled unknown: rechecks come at their own pace
+    (0.9, 8, "undecided", False),  # no room for more faces
+])
+def test_undecided_tracks_are_the_ones_the_detector_looks_at_closely(pending_q, n_embedded, decision, expected):
+    assert undecided(a_track(pending_q, n_embedded, decision), TrackingConfig()) is expected
 
 
 def test_presence_arrives_once_and_leaves_after_the_absence():

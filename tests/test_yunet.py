@@ -9,6 +9,7 @@ frontal face must score as frontal and good enough to embed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -18,13 +19,15 @@ import pytest
 
 from camera.detect import DETECTORS, create_detector
 from camera.detect.config import DetectConfig
+from camera.engine import create_engine
+from camera.evaluation.metrics import match_detections
 from camera.imageio import load_image
 from camera.track.config import TrackingConfig
 from camera.track.quality import frame_qualities
 from camera.types import LandmarkScheme
 from models import sha256_file
 from models.convert import ensure_all
-from tests.conftest import AGEITGEY, HAMILTON, YUNET, facecam
+from tests.conftest import AGEITGEY, HAMILTON, REPO, YUNET, facecam
 
 FRONTAL = AGEITGEY / "identities" / "obama" / "obama-480p.jpg"
 YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
@@ -38,7 +41,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ensure_all(cache)
     d = tmp_path_factory.mktemp("models")
     for f in cache.iterdir():
-        if f.suffix in (".onnx", ".npz", ".json"):
+        if f.suffix in (".onnx", ".npz", ".json") and f.name != YUNET.name:
             (d / f.name).symlink_to(f)
     assert sha256_file(YUNET) == YUNET_SHA256, f"{YUNET} is not the YuNet release the manifest pins"
     (d / YUNET.name).symlink_to(YUNET)
@@ -86,3 +89,71 @@ def test_facecam_run_with_yunet_names_lin_manuel_miranda_on_the_hamilton_clip(mo
     got = [json.loads(line) for line in alerts.read_text().splitlines()]
     assert [a["person"] for a in got if a["kind"] == "arrived"] == ["lin_manuel_miranda"], got
     assert {a["person"] for a in got} <= {"lin_manuel_miranda", "unknown"}
+
+
+@pytest.fixture(scope="module")
+def without_yunet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory with the converted dlib models only: what a machine that could not fetch YuNet has."""
+    cache = Path(os.environ["FACECAM_MODEL_DIR"])
+    d = tmp_path_factory.mktemp("models-no-yunet")
+    for f in cache.iterdir():
+        if f.suffix in (".onnx", ".npz", ".json") and f.name != YUNET.name:
+            (d / f.name).symlink_to(f)
+    return d
+
+
+def test_the_default_detector_is_yunet_where_it_is_fetched_else_mmod(model_dir: Path, without_yunet: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="camera.engine")
+    assert type(create_engine("onnx", DetectConfig(), model_dir).detector).__name__ == "YuNetDetector"
+    assert not caplog.records
+    fallback = create_engine("onnx", DetectConfig(), without_yunet).detector
+    assert type(fallback).__name__ == "MmodDetector"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"detector mmod: yunet's model is not in {without_yunet} (scripts/fetch_models.py fetches it)"]
+    create_engine("onnx", DetectConfig(), without_yunet)
+    assert len(caplog.records) == 1  # said once
+    explicit = create_engine("onnx", DetectConfig(detector="mmod"), model_dir).detector
+    assert type(explicit).__name__ == "MmodDetector"  # the user's choice wins
+
+
+def test_check_config_names_the_detector_that_will_run(model_dir: Path, without_yunet: Path,
+                                                       tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[cameras.door]\nsource = "door.mp4"\n')
+    for folder, name in ((model_dir, "yunet"), (without_yunet, "mmod")):
+        r = facecam("check-config", str(config), env={"FACECAM_MODEL_DIR": str(folder)})
+        assert r.returncode == 0 and f"engine onnx, detector {name})" in r.stdout, r.stdout + r.stderr
+
+
+def test_the_far_shot_is_seen_with_the_default_settings(model_dir: Path) -> None:
+    """Frames 0-19 of the hamilton clip: Lin-Manuel Miranda at ~45 px on stage, the pianist at ~25 px
+    (tests/data/hamilton_faces.json); MMOD at upsample 0 finds neither."""
+    labels = json.loads((REPO / "tests" / "data" / "hamilton_faces.json").read_text())["frames"]
+    far = {int(k): np.array(v["faces"], np.float32) for k, v in labels.items() if int(k) < 20}
+    detector = create_engine("onnx", DetectConfig(), model_dir).detector
+    cap = cv2.VideoCapture(str(HAMILTON))
+    found = 0
+    for i in range(20):
+        ok, bgr = cap.read()
+        assert ok
+        if i in far:
+            det = detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            _, matched = match_detections(det.xyxy, det.scores, far[i], np.zeros(len(far[i]), bool), 0.5)
+            found += int(matched.sum())
+    assert found == sum(len(b) for b in far.values()) == 10
+
+
+def test_the_default_settings_name_lin_manuel_miranda_from_the_far_shot(model_dir: Path, tmp_path: Path) -> None:
+    data, alerts = tmp_path / "data", tmp_path / "alerts.jsonl"
+    env = {"FACECAM_MODEL_DIR": str(model_dir)}
+    for person in ("lin_manuel_miranda", "alex_lacamoire"):
+        r = facecam("enroll", "--data-dir", str(data), person, *map(str, (AGEITGEY / "identities" / person).iterdir()),
+                    env=env)
+        assert r.returncode == 0, r.stderr
+    r = facecam("run", "--data-dir", str(data), "--source", str(HAMILTON), "--jsonl", str(alerts), env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = [json.loads(line) for line in alerts.read_text().splitlines()]
+    arrived = [a for a in got if a["kind"] == "arrived"]
+    assert [a["person"] for a in arrived] == ["lin_manuel_miranda"], got
+    assert arrived[0]["extra"]["frame"] < 20, arrived  # named in the far shot, not at the close-up (frame 90)

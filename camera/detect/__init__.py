@@ -6,7 +6,9 @@ per core) and one line in :data:`DETECTORS`. Names not in the registry are
 looked up as detector entries of the user's ``models.toml``
 (:mod:`camera.detect.user`), run by one of :data:`RUNTIMES`; an unknown name
 raises, listing the valid ones. Modules are imported only when chosen, so
-choosing ``mmod`` never imports dlib.
+choosing ``mmod`` never imports dlib (YuNet's module is light: OpenCV). A detector whose model is fetched
+rather than converted from a package (YuNet) is :func:`available` only once
+its file is in the model directory.
 """
 
 from __future__ import annotations
@@ -18,26 +20,31 @@ from pathlib import Path
 from camera.detect import user
 from camera.detect.base import FaceDetector
 from camera.detect.config import DetectConfig
+from camera.detect.yunet import YUNET_ENTRY
+from models.fetch import fetched_path
 
-__all__ = ["ALIASES", "DETECTORS", "RUNTIMES", "DetectConfig", "DetectorEntry", "FaceDetector", "create_detector",
-           "resolve"]
+__all__ = ["ALIASES", "DETECTORS", "RUNTIMES", "DetectConfig", "DetectorEntry", "FaceDetector", "available",
+           "create_detector", "resolve"]
 
 
 @dataclass(frozen=True)
 class DetectorEntry:
     """A built-in detector: its factory (``"module:function"``), the upsampling it runs at by default, and
     the least it runs at on enrolment photos (HOG and MMOD find faces from ~80 and ~40 px at upsample 0;
-    YuNet finds close-ups best as they are: doubling a portrait costs it the face)."""
+    YuNet finds close-ups best as they are: doubling a portrait costs it the face), and the manifest entry
+    it needs fetched (``None``: its model comes from a package)."""
 
     factory: str
     default_upsample: int
     enrol_upsample: int
     summary: str
+    fetched: str | None = None
 
 
 DETECTORS: dict[str, DetectorEntry] = {
     "mmod": DetectorEntry("camera.detect.mmod:create", 0, 1, "dlib's MMOD CNN on onnxruntime; turned faces too"),
-    "yunet": DetectorEntry("camera.detect.yunet:create", 0, 0, "OpenCV Zoo's YuNet (fetched); five landmarks"),
+    "yunet": DetectorEntry("camera.detect.yunet:create", 0, 0, "OpenCV Zoo's YuNet (fetched); five landmarks",
+                           fetched=YUNET_ENTRY),
     "hog": DetectorEntry("camera.detect.dlib:create_hog", 1, 1, "dlib's HOG; frontal faces (facecam[dlib])"),
     "dlib_cnn": DetectorEntry("camera.detect.dlib:create_cnn", 0, 1, "dlib's own MMOD CNN (facecam[dlib])"),
 }
@@ -53,6 +60,13 @@ RUNTIMES: dict[str, str] = {"cv2.FaceDetectorYN": "camera.detect.yunet:YuNetDete
 def resolve(name: str) -> str:
     """The registry name of ``name`` (aliases followed); user detector names come back unchanged."""
     return ALIASES.get(name, name)
+
+
+def available(name: str, model_dir: Path) -> bool:
+    """Whether built-in detector ``name`` can run from ``model_dir``: its fetched model is there (its sha256
+    is checked when it loads), or it needs none. User detectors count as available."""
+    e = DETECTORS.get(resolve(name))
+    return e is None or e.fetched is None or fetched_path(e.fetched, model_dir).is_file()
 
 
 def create_detector(name: str, cfg: DetectConfig, model_dir: Path, threads: int | None = None) -> FaceDetector:

@@ -17,7 +17,8 @@ A track keeps at most ``max_embeddings`` faces, folded ones included: its
 best face and the newest others, so a long-lived track stays bounded.
 
 Only a few faces of each track are embedded (:func:`embed_due`): the best
-candidate (highest quality) of each ``embed_interval_s`` window, only when
+candidate (highest quality) of each ``embed_interval_s`` window (while a track
+is :func:`undecided`, the detector runs that often too), only when
 its quality reaches ``min_quality``, at most ``max_embeddings`` per track;
 after an "unknown" decision, one every ``recheck_interval_s`` (a stranger
 who turns to the camera may still be family); once the track is named, one
@@ -148,6 +149,16 @@ def associate(track_boxes: np.ndarray, det_boxes: np.ndarray, iou_min: float,
         score[i, :] = -np.inf
         score[:, j] = -np.inf
     return sorted(pairs)
+
+
+def undecided(track: Track, settings: TrackingConfig) -> bool:
+    """Whether ``track`` still waits for faces to decide on: not yet named or ruled unknown, with room for
+    more faces, and a face good enough to embed (embedded, or waiting). The pipeline then runs the detector
+    every ``embed_interval_s``, motion or not, so a decision comes a few frames after first sight."""
+    if (track.decision is not None and track.decision.decided) or len(track.embedded) >= settings.max_embeddings:
+        return False
+    c = track.pending
+    return bool(track.embedded) or (c is not None and c.quality.value >= settings.min_quality)
 
 
 def embed_due(track: Track, now_s: float, settings: TrackingConfig) -> bool:

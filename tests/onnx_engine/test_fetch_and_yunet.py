@@ -1,4 +1,4 @@
-"""Pinned downloads (against a local HTTP server) and YuNet's rows as detections."""
+"""Pinned downloads (against a local HTTP server), installed copies, and YuNet's rows as detections."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from camera.errors import ModelLoadError
 from camera.types import Detections, LandmarkScheme
-from models.fetch import download, fetchable
-from tests.conftest import REPO
+from models.fetch import download, fetchable, install_copy
+from tests.conftest import REPO, YUNET
 
 
 def test_download_with_the_pinned_sha256_lands(served, tmp_path: Path) -> None:
@@ -52,3 +52,25 @@ def test_yunet_rows_become_detections_highest_score_first_with_their_landmark_sc
     assert det.landmarks is not None and det.landmarks.scheme is LandmarkScheme.EYES_NOSE_MOUTH
     assert det.landmarks.points[0].tolist() == [[2 * x, 2 * x + 2] for x in range(10, 20, 2)]
     assert det.landmarks.nose()[0].tolist() == [28, 30]  # YuNet's third point, times the scale
+
+
+def test_fetch_from_a_copy_installs_only_the_pinned_file(tmp_path: Path) -> None:
+    """A machine without internet installs a carried-over copy; anything else is refused and nothing lands."""
+    out = tmp_path / "models"
+    wrong = tmp_path / "face_detection_yunet_2026may.onnx"
+    wrong.write_bytes(YUNET.read_bytes()[:-1])
+    cmd = [sys.executable, "scripts/fetch_models.py", "yunet_2026may", "--out", str(out), "--from"]
+    done = subprocess.run([*cmd, str(wrong)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "not the pinned" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists() or list(out.iterdir()) == []
+    done = subprocess.run([*cmd, str(YUNET)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (out / YUNET.name).read_bytes() == YUNET.read_bytes() and list(out.iterdir()) == [out / YUNET.name]
+    done = subprocess.run([sys.executable, "scripts/fetch_models.py", "--out", str(out), "--from", str(YUNET)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "installs one model" in done.stderr
+
+
+def test_install_copy_of_an_unreadable_file_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="cannot read .*absent.onnx"):
+        install_copy("yunet_2026may", tmp_path / "absent.onnx", tmp_path / "models")

@@ -129,7 +129,7 @@ def test_min_face_px_drops_small_faces(model_cache) -> None:
 
 
 def test_registries_name_the_onnx_engine_and_its_stages() -> None:
-    assert ENGINES["onnx"].detector == "mmod" and ENGINES["onnx"].embedder == "dlib_resnet"
+    assert ENGINES["onnx"].detectors == ("yunet", "mmod") and ENGINES["onnx"].embedder == "dlib_resnet"
     assert DETECTORS["mmod"].factory == "camera.detect.mmod:create" and EMBEDDERS["dlib_resnet"]
 
 

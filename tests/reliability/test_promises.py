@@ -20,7 +20,7 @@ import pytest
 from camera.alerts.outbox import Outbox
 from camera.events.store import EventStore
 from tests.alerts_support import Mosquitto, RecordingSink, Subscriber, free_port, needs_mosquitto, wait_until
-from tests.conftest import AGEITGEY, HAMILTON, REPO, facecam
+from tests.conftest import AGEITGEY, HAMILTON, REPO, WITH_STRANGERS, facecam
 from tests.reliability.support import FAST_VISITS, poll
 
 ALEX_DIR = AGEITGEY / "identities" / "alex_lacamoire"
@@ -159,7 +159,7 @@ def test_enrol_label_and_web_uploads_keep_every_file_owner_only(tmp_path: Path) 
 
     config = tmp_path / "c.toml"  # the run's own files were checked elsewhere; here it records visits to label
     config.write_text(FAST_VISITS)
-    r = facecam("run", "--config", str(config), "--data-dir", str(data), "--source", str(HAMILTON))
+    r = facecam("run", "--config", str(config), "--data-dir", str(data), "--source", str(HAMILTON), *WITH_STRANGERS)
     assert r.returncode == 0, r.stderr
     with sqlite3.connect(f"file:{data / 'events.sqlite3'}?mode=ro", uri=True) as db:
         event_id = db.execute("SELECT id FROM events WHERE person = 'unknown' LIMIT 1").fetchone()[0]

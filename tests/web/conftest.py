@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import AGEITGEY, HAMILTON, REPO, facecam
+from tests.conftest import AGEITGEY, HAMILTON, REPO, WITH_STRANGERS, facecam
 
 USER, PASSWORD = "alice", "correct horse battery"
 
@@ -107,7 +107,7 @@ def daemon(web_data: tuple[Path, str]) -> Iterator[WebApp]:
     data, token = web_data
     port = free_port()
     app = start(["run", "--data-dir", str(data), "--source", str(HAMILTON), "--loop", "--camera", "door",
-                 "--web", f"127.0.0.1:{port}"], data, token, port)
+                 *WITH_STRANGERS, "--web", f"127.0.0.1:{port}"], data, token, port)
     yield app
     stop(app)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import AGEITGEY, HAMILTON, facecam
+from tests.conftest import AGEITGEY, HAMILTON, WITH_STRANGERS, facecam
 from tests.web.conftest import WebApp, free_port, prepare_data, start, stop
 
 OBAMA = AGEITGEY / "identities" / "obama" / "obama-480p.jpg"
@@ -30,8 +30,8 @@ headers = { Authorization = "Bearer s3cret-header" }
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebApp]:
     data = tmp_path_factory.mktemp("api") / "data"
     token = prepare_data(data)
-    r = facecam("run", "--data-dir", str(data), "--source", str(HAMILTON), "--camera", "door", "--jsonl",
-                str(data.parent / "alerts.jsonl"), timeout=600)
+    r = facecam("run", "--data-dir", str(data), "--source", str(HAMILTON), "--camera", "door", *WITH_STRANGERS,
+                "--jsonl", str(data.parent / "alerts.jsonl"), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     config = data.parent / "facecam.toml"
     config.write_text(CONFIG.replace("[[cameras.door.engine]]\n", ""))
@@ -175,8 +175,8 @@ def test_a_copied_data_dir_names_the_person_labelled_through_the_api(app: WebApp
     copy = tmp_path / "data"
     shutil.copytree(app.data, copy, ignore=shutil.ignore_patterns("outbox*", "status.json", "web-*.log"))
     alerts = tmp_path / "alerts.jsonl"
-    r = facecam("run", "--data-dir", str(copy), "--source", str(HAMILTON), "--camera", "door", "--jsonl", str(alerts),
-                timeout=600)
+    r = facecam("run", "--data-dir", str(copy), "--source", str(HAMILTON), "--camera", "door", *WITH_STRANGERS,
+                "--jsonl", str(alerts), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     named = {json.loads(line)["person"] for line in alerts.read_text().splitlines()}
     assert "visitor <b>one</b>" in named, named

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.conftest import AGEITGEY, HAMILTON, facecam
+from tests.conftest import AGEITGEY, HAMILTON, WITH_STRANGERS, facecam
 from tests.web.conftest import PASSWORD, USER, WebApp
 
 CHROMIUM = Path(os.environ.get("FACECAM_CHROMIUM", "/usr/bin/chromium"))
@@ -290,7 +290,8 @@ def test_review_names_a_visit_and_the_next_run_knows_them(daemon_page: tuple[Pag
     with sqlite3.connect(daemon.data / "gallery.sqlite3") as src, sqlite3.connect(copy / "gallery.sqlite3") as dst:
         src.backup(dst)
     alerts = tmp_path / "alerts.jsonl"
-    r = facecam("run", "--data-dir", str(copy), "--source", str(HAMILTON), "--jsonl", str(alerts), timeout=180)
+    r = facecam("run", "--data-dir", str(copy), "--source", str(HAMILTON), *WITH_STRANGERS, "--jsonl", str(alerts),
+                timeout=180)
     assert r.returncode == 0, r.stderr[-3000:]
     named = [json.loads(line)["person"] for line in alerts.read_text().splitlines()]
     assert "visitor_one" in named, named
