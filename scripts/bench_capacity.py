@@ -135,10 +135,16 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
+#: seconds before a pass's ground-truth frame in which an alert still counts for that pass (a decision may lean
+#: on a face the ground truth found not yet fully in view)
+EARLY_S = 1.0
+
+
 def pass_of(video_time_s: float, gt_s: float, period_s: float) -> int:
-    """Which pass of the loop an alert at camera clock ``video_time_s`` belongs to: the pass whose ground-truth
-    time ``j * period_s + gt_s`` is nearest (alerts come within half a period of their appearance)."""
-    return round((video_time_s - gt_s) / period_s)
+    """Which pass of the loop an alert at camera clock ``video_time_s`` belongs to: the last pass whose
+    ground-truth time ``j * period_s + gt_s`` is at most ``EARLY_S`` after it (an alert follows its
+    appearance, at any point of the pass: the person may stay in view for most of it)."""
+    return math.floor((video_time_s - gt_s + EARLY_S) / period_s)
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,10 @@ def test_percentile_of_nothing_is_nan():
     (2.733 - 0.3, 0),  # decided a little before "fully in view"
     (9.2 + 2.733 + 1.2, 1),
     (3 * 9.2 + 2.733 + 4.5, 3),
+    (9.2 + 2.733 + 6.3, 1),  # late in its pass (the person stayed in view): still that pass, not the next
+    (9.2 + 2.733 - 1.2, 0),  # more than a second before the next pass's ground truth: this pass
 ])
-def test_an_alert_belongs_to_the_pass_whose_ground_truth_is_nearest(video_time_s, expected):
+def test_an_alert_belongs_to_the_pass_it_follows(video_time_s, expected):
     assert bench.pass_of(video_time_s, 41 / 15, 138 / 15) == expected
 
 
