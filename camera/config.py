@@ -171,7 +171,12 @@ def _validated(data: dict[str, Any]) -> Config:
 
 def _describe(err: dict[str, Any]) -> str:
     key = one_line(".".join(str(p) for p in err["loc"]))  # a quoted TOML key may hold a newline or an escape
-    msg = "unknown key (not allowed here)" if err["type"] == "extra_forbidden" else err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (not allowed here)"
+    elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+        msg = str(err["ctx"]["error"])  # our own message, without pydantic's "Value error, " in front
+    else:
+        msg = err["msg"]
     return f"{key}: {msg}"
 
 
