@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from camera.detect import DETECTORS, FaceDetector, available, create_detector, resolve
+from camera.detect import DETECTORS, FaceDetector, available, create_detector, resolve, with_own_width
 from camera.detect.config import DetectConfig
 from camera.embed import INT8_EMBEDDERS, FaceEmbedder, check_precision, create_embedder
 from camera.errors import ConfigError
@@ -111,9 +111,11 @@ class EngineConfig(DetectConfig):
         return e.default_upsample if e is not None else 0
 
     def detect_config(self) -> DetectConfig:
-        """The detection stage's settings, with the detector and upsampling resolved."""
-        return DetectConfig(detector=self.detector_name, upsample=self.upsample_times,
-                            detect_max_width=self.detect_max_width, min_face_px=self.min_face_px)
+        """The detection stage's settings, with the detector, upsampling and width resolved."""
+        own = DetectConfig(detector=self.detector_name, upsample=self.upsample_times, min_face_px=self.min_face_px,
+                           **({"detect_max_width": self.detect_max_width}
+                              if "detect_max_width" in self.model_fields_set else {}))
+        return with_own_width(self.detector_name, own)
 
 
 @dataclass(frozen=True)

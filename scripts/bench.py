@@ -243,7 +243,7 @@ def run_facecam(engine: str, clip: Path, root: Path, detector: str | None, upsam
     det_calls = sum(d.calls for d, _ in timers)
     emb = sum(e.seconds for _, e in timers)
     faces = sum(e.items for _, e in timers)
-    ec = cfg.engine
+    ec = cfg.engine.resolved(app.model_dir(root))  # the detector that ran (YuNet where it is installed)
     pipeline_embed = {"embed_ms_per_face": _median_ms([x for _, e in timers for x in e.per_item]),
                       "embed_ms_per_face_mean": 1000 * emb / max(faces, 1), "faces": faces}
     result = {"fps": st.frames / summary.wall_s, "frames": st.frames,
@@ -251,7 +251,7 @@ def run_facecam(engine: str, clip: Path, root: Path, detector: str | None, upsam
               **{f"pipeline_{k}": v for k, v in pipeline_embed.items()},
               "named": sorted({a.person for a in seen.alerts if a.person != "unknown"}),
               "settings": f"{ec.detector_name}, upsample {ec.upsample_times}, "
-                          f"detect width <= {ec.detect_max_width}"}
+                          f"detect width <= {ec.detect_config().detect_max_width}"}
     # the main figures until embed_same_faces replaces them (it does whenever the loop ran)
     result.update(pipeline_embed, embed_faces="pipeline")
     return result

@@ -19,7 +19,7 @@ import pytest
 
 from camera.detect import DETECTORS, create_detector
 from camera.detect.config import DetectConfig
-from camera.engine import create_engine
+from camera.engine import EngineConfig, create_engine
 from camera.evaluation.metrics import match_detections
 from camera.imageio import load_image
 from camera.track.config import TrackingConfig
@@ -157,3 +157,16 @@ def test_the_default_settings_name_lin_manuel_miranda_from_the_far_shot(model_di
     arrived = [a for a in got if a["kind"] == "arrived"]
     assert [a["person"] for a in arrived] == ["lin_manuel_miranda"], got
     assert arrived[0]["extra"]["frame"] < 20, arrived  # named in the far shot, not at the close-up (frame 90)
+
+
+def test_each_detector_has_its_own_width_unless_the_config_sets_one(model_dir: Path, without_yunet: Path) -> None:
+    """YuNet detects at 480 px by default, MMOD at 640; a width the config sets wins (and a camera that sets
+    640 does not share YuNet's 480 px detector: the resolved settings differ)."""
+    def width(folder: Path, **given: int) -> int | None:
+        return EngineConfig(**given).resolved(folder).detect_config().detect_max_width
+
+    assert (width(model_dir), width(model_dir, detect_max_width=640), width(model_dir, detect_max_width=320)) == \
+        (480, 640, 320)
+    assert width(without_yunet) == 640
+    assert create_detector("yunet", DetectConfig(), model_dir).cfg.detect_max_width == 480
+    assert create_detector("yunet", DetectConfig(detect_max_width=640), model_dir).cfg.detect_max_width == 640

@@ -24,7 +24,7 @@ from camera.detect.yunet import YUNET_ENTRY
 from models.fetch import fetched_path
 
 __all__ = ["ALIASES", "DETECTORS", "RUNTIMES", "DetectConfig", "DetectorEntry", "FaceDetector", "available",
-           "create_detector", "resolve"]
+           "create_detector", "resolve", "with_own_width"]
 
 
 @dataclass(frozen=True)
@@ -32,19 +32,23 @@ class DetectorEntry:
     """A built-in detector: its factory (``"module:function"``), the upsampling it runs at by default, and
     the least it runs at on enrolment photos (HOG and MMOD find faces from ~80 and ~40 px at upsample 0;
     YuNet finds close-ups best as they are: doubling a portrait costs it the face), and the manifest entry
-    it needs fetched (``None``: its model comes from a package)."""
+    it needs fetched (``None``: its model comes from a package), and the width it detects at unless the config
+    says otherwise (YuNet: 480 px, where it finds the faces it finds at 640 in two thirds of the time,
+    docs/engines.md "Detectors compared"; the others 640)."""
 
     factory: str
     default_upsample: int
     enrol_upsample: int
     summary: str
     fetched: str | None = None
+    #: ``detect_max_width`` when the config sets none (pixels)
+    max_width: int = 640
 
 
 DETECTORS: dict[str, DetectorEntry] = {
     "mmod": DetectorEntry("camera.detect.mmod:create", 0, 1, "dlib's MMOD CNN on onnxruntime; turned faces too"),
     "yunet": DetectorEntry("camera.detect.yunet:create", 0, 0, "OpenCV Zoo's YuNet (fetched); five landmarks",
-                           fetched=YUNET_ENTRY),
+                           fetched=YUNET_ENTRY, max_width=480),
     "hog": DetectorEntry("camera.detect.dlib:create_hog", 1, 1, "dlib's HOG; frontal faces (facecam[dlib])"),
     "dlib_cnn": DetectorEntry("camera.detect.dlib:create_cnn", 0, 1, "dlib's own MMOD CNN (facecam[dlib])"),
 }
@@ -69,14 +73,25 @@ def available(name: str, model_dir: Path) -> bool:
     return e is None or e.fetched is None or fetched_path(e.fetched, model_dir).is_file()
 
 
+def with_own_width(name: str, cfg: DetectConfig) -> DetectConfig:
+    """``cfg`` with ``detect_max_width`` set: its own if the config set one, else detector ``name``'s
+    (:attr:`DetectorEntry.max_width`; user detectors: the config's default)."""
+    if "detect_max_width" in cfg.model_fields_set:
+        return cfg
+    e = DETECTORS.get(resolve(name))
+    return cfg.model_copy(update={"detect_max_width": e.max_width if e is not None else cfg.detect_max_width})
+
+
 def create_detector(name: str, cfg: DetectConfig, model_dir: Path, threads: int | None = None) -> FaceDetector:
     """The detector called ``name``, with ``cfg``'s size settings; models are kept in ``model_dir``;
     ``threads`` per onnxruntime session (``None``: one per core; detectors not on onnxruntime ignore it).
 
-    ``cfg.upsample`` ``None`` means the detector's own default (0 for user detectors).
+    ``cfg.upsample`` ``None`` means the detector's own default (0 for user detectors); a ``detect_max_width``
+    the config does not set is the detector's own (:func:`with_own_width`).
     Raises :class:`~camera.errors.ModelLoadError` for an unknown or broken detector.
     """
     name = resolve(name)
+    cfg = with_own_width(name, cfg)
     e = DETECTORS.get(name)
     if e is None:
         upsample = cfg.upsample if cfg.upsample is not None else 0

@@ -20,6 +20,7 @@ class DetectConfig(ConfigModel):
     upsample: int | None = Field(None, ge=0, le=3, description="times the image is doubled to find small faces "
                                  "(~4x the cost each); default: the detector's own")
     detect_max_width: int | None = Field(
-        640, ge=32, le=8192, description="detection runs on a copy at most this wide, in pixels (none: full size)")
+        640, ge=32, le=8192, description="detection runs on a copy at most this wide, in pixels (none: full size); "
+                                         "default: the detector's own (480 for yunet, 640 for the others)")
     min_face_px: int = Field(20, ge=0, le=4000, description="ignore faces smaller than this (shorter box side), "
                              "in full-resolution pixels")
