@@ -209,7 +209,7 @@ class CameraRun:
                       "yaw %s), distances %s", self.setup.name, track.id, c.frame.index, q.value, q.size_px,
                       q.sharpness, q.detector_score, "-" if q.yaw_ratio is None else f"{q.yaw_ratio:.2f}",
                       dict(zip(idx.names, np.round(dist[0], 3).tolist(), strict=True)))
-        face = EmbeddedFace(c, emb.vectors[0], Observation(q.value, dist[0], c.frame.timestamp_s))
+        face = EmbeddedFace(c, emb.vectors[0], Observation(q.value, dist[0], c.frame.timestamp_s, q.size_px))
         d = track.decision
         mean = track.mean_vector()
         if d is not None and d.is_known and mean is not None:  # a check: is it still the face the track named?

@@ -78,3 +78,18 @@ def test_decision_reports_margin_and_votes():
     d = decide_track([obs(0.4, 0.7)] * 4, NAMES, S, MAX_DISTANCE)
     assert d.person == "alice" and d.votes == 4 and d.good == 4
     assert d.distance == pytest.approx(0.4) and d.margin == pytest.approx(0.3)
+
+
+def small(alice: float, bob: float, px: float = 40.0) -> Observation:
+    return Observation(0.9, np.array([alice, bob]), face_px=px)
+
+
+@pytest.mark.parametrize(("observations", "final", "person"), [
+    ([small(0.65, 0.8)] * 4, False, None),  # far away and far from everyone: not yet a stranger...
+    ([small(0.65, 0.8)] * 4, True, None),  # ...nor when the track ends (the far shot of a family member)
+    ([small(0.65, 0.8, px=60)] * 4, False, UNKNOWN),  # big enough to tell
+    ([small(0.5, 0.8)] * 3, False, "alice"),  # small faces still name someone, at the same strict mean
+    ([small(0.65, 0.8)] * 2 + [small(0.65, 0.8, px=80)] * 3, True, UNKNOWN),  # the stranger came closer
+])
+def test_only_faces_big_enough_make_a_track_unknown(observations, final, person):
+    assert decide_track(observations, NAMES, S, 0.6, final=final).person == person

@@ -123,7 +123,7 @@ def test_json_alert_example_is_what_the_code_sends(path: Path, block: str):
 def test_example_config_is_valid():
     cfg = load_config(EXAMPLE)
     assert set(cfg.cameras) == {"front_door", "hall"}
-    assert (cfg.engine.name, cfg.engine.detector_name, cfg.engine.upsample) == ("onnx", "mmod", 0)
+    assert (cfg.engine.name, cfg.engine.detector, cfg.engine.upsample) == ("onnx", None, 0)  # the engine's default
 
 
 def test_example_config_is_valid_with_its_commented_keys():

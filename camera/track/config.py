@@ -31,5 +31,9 @@ class TrackingConfig(ConfigModel):
                               "second-nearest person's by this much")
     track_max_distance: float = Field(0.56, gt=0, le=2, description="the named person's quality-weighted mean "
                                       "distance over the track must be at most this (and at most max_distance)")
+    unknown_min_face_px: float = Field(
+        60.0, ge=0, le=4000, description="a track is called unknown only on faces at least this big (shorter box "
+        "side, full-resolution pixels): smaller faces read farther from everyone, so a family member far away would "
+        "look like a stranger; they can still name someone")
     negative_radius: float = Field(0.0, ge=0, le=2, description="a face this close to a negative example of NAME "
                                    "is never NAME (0: only when nearer to it than to NAME's photos)")

@@ -30,7 +30,12 @@ The track is :data:`~camera.types.UNKNOWN` when at least ``min_votes`` good
 observations with ``min_weight`` quality vote for no one and carry
 ``min_agreement`` of the good weight, or, once the track has ended
 (``final``), when it has that many good observations and no one was named
-(they agree on no one). Otherwise it is undecided (``person is None``).
+(they agree on no one). Only faces of at least ``unknown_min_face_px`` count
+towards an unknown verdict: a small face's distances run high (the
+hamilton clip's far shot of Lin-Manuel Miranda, ~40 px, reads 0.49-0.68
+from his photo, his close-ups 0.40-0.55), so far away a household member
+would pass for a stranger; small faces can still name someone, at the same
+strict mean. Otherwise it is undecided (``person is None``).
 Frigate weighs faces the same way (a score per tracked person, ``min_faces``);
 the margin and the explicit unknown go further.
 """
@@ -55,12 +60,14 @@ class Observation:
 
     ``quality`` in [0, 1]; ``distances`` (p,) Euclidean distance to each
     person of the gallery (``inf``: no embeddings, or ruled out by a
-    negative example); ``timestamp_s`` on the camera's clock.
+    negative example); ``timestamp_s`` on the camera's clock; ``face_px`` the
+    face's size (shorter box side, full-resolution pixels).
     """
 
     quality: float
     distances: np.ndarray
     timestamp_s: float = 0.0
+    face_px: float = float("inf")
 
     def __post_init__(self) -> None:
         if self.distances.ndim != 1:
@@ -149,9 +156,12 @@ def decide_track(observations: Sequence[Observation], names: Sequence[str], sett
     if (nearest is not None and n >= s.min_votes and w >= s.min_weight and w >= s.min_agreement * total
             and d1 <= min(max_distance, s.track_max_distance) and margin >= s.min_margin):
         return TrackDecision(nearest, d1, nearest, margin, n, w, len(good))
-    nu, wu = tally(UNKNOWN)
+    big = [o.face_px >= s.unknown_min_face_px for o in good]  # faces big enough to call a stranger
+    picked = [o.quality for o, v, b in zip(good, votes, big, strict=True) if v == UNKNOWN and b]
+    nu, wu = len(picked), float(sum(picked))
     if nu >= s.min_votes and wu >= s.min_weight and wu >= s.min_agreement * total:
         return TrackDecision(UNKNOWN, d1, nearest, margin, nu, wu, len(good))
-    if final and len(good) >= s.min_votes and total >= s.min_weight:
+    big_weight = sum(o.quality for o, b in zip(good, big, strict=True) if b)
+    if final and sum(big) >= s.min_votes and big_weight >= s.min_weight:
         return TrackDecision(UNKNOWN, d1, nearest, margin, nu, wu, len(good))
     return TrackDecision(None, d1, nearest, margin, n, w, len(good))
