@@ -80,11 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {"profile": name, "engine.detector": args.detector, "engine.detect_max_width": args.width}
         cfg = Config().with_overrides(**overrides).with_profile()
         threads = min(cfg.engine.threads or cpu_cores(), cpu_cores())
-        engine = Engines(folder).get(cfg.engine.model_copy(update={"threads": threads}))
-        result = {"settings": {**PROFILES[name], "engine.detector": cfg.engine.detector_name,
-                               "engine.detect_max_width": cfg.engine.detect_max_width,
+        ec = cfg.engine.resolved(folder)  # the detector that runs: the default is YuNet where it is installed
+        engine = Engines(folder).get(ec.model_copy(update={"threads": threads}))
+        result = {"settings": {**PROFILES[name], "engine.detector": ec.detector_name,
+                               "engine.detect_max_width": ec.detect_config().detect_max_width,
                                "threads_here": threads},
-                  "detect": time_detection(engine.detector, frames, cfg.engine.detector_name, folder)}
+                  "detect": time_detection(engine.detector, frames, ec.detector_name, folder)}
         found = [(rgb, det) for rgb, det in zip(frames, result["detect"].pop("found"), strict=True) if len(det)]
         result["embed"] = time_embedding(engine.embedder, found, folder)
         result["snapshot"] = snapshot_cost(found, cfg.events.jpeg_quality)

@@ -7,7 +7,7 @@
 #   sudo bash scripts/check_arm64.sh           # --fast
 #   sudo bash scripts/check_arm64.sh --fast    # setup.sh; enrol lin_manuel_miranda from his photo; `facecam
 #                                              # run` on the 40 frames of the hamilton clip where he arrives;
-#                                              # an alert names him (~8 min on 2 cores; ~15 with no cache)
+#                                              # an alert names him (6 min on 2 cores; 14 with no cache)
 #   sudo bash scripts/check_arm64.sh --full    # setup.sh; `facecam demo`, which converts the models under
 #                                              # emulation (compared with the host's, byte for byte); enrol
 #                                              # from the full-size photo; the whole clip (about an hour)
@@ -30,8 +30,8 @@
 #
 # --fast copies the models converted on the host (byte-identical; --full checks that) instead of
 # converting them under emulation (minutes), enrols from the photo at half size and runs on frames 60-99
-# of the clip, cut losslessly (FFV1) on the host: a face detection takes ~30-50 s under emulation, and
-# enrolment doubles the photo first. Where the host has .venv (bash scripts/setup.sh), the same enrolment
+# of the clip, cut losslessly (FFV1) on the host: under emulation a YuNet detection takes seconds (MMOD's,
+# where YuNet is missing, 30-50 s), and enrolment doubles the photo first. Where the host has .venv (bash scripts/setup.sh), the same enrolment
 # and run also happen on x86 and the alerts must agree: same kind, person and frame, distances within
 # 0.003.
 #
@@ -56,8 +56,8 @@ done
 [ ${#modes[@]} -gt 0 ] || modes=(fast)
 
 SUITE=bookworm
-# The fast check's cut of the hamilton clip: frames 60-99, where lin_manuel_miranda arrives (the detector
-# runs on 7 of them, against 17 of the first 100: each takes ~30 s under emulation)
+# The fast check's cut of the hamilton clip: frames 60-99, where lin_manuel_miranda's close-up begins (the
+# detector runs on 8 of them; the whole clip is --full's)
 CLIP_FROM=60 CLIP_TO=100
 PERSON=lin_manuel_miranda
 shared="${FACECAM_SHARED:-$(cd "$repo/.." && pwd)/shared}"
