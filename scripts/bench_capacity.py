@@ -13,7 +13,7 @@ cameras, each ``loop = true`` on the clip: a looping source plays it in real
 time on its own clock and, being live, the capture worker drops frames
 rather than queue them when inference is busy (``realtime`` defaults to yes
 for a live source), which is what a real camera does. ``[alerts] cooldown_s``
-and ``[presence] away_after_s`` are 1.5 s, so each of Lin's two appearances
+is 0.5 s and ``[presence] away_after_s`` 1.5 s, so each of Lin's two appearances
 in a pass of the ~9 s clip (the far shot from 0 s, the close-up from 2.73 s)
 is a new visit on every camera and raises an alert (``arrived`` or
 ``recognised``); the first of each pass is the one timed. Alerts leave the outbox into a Unix-socket stream that
@@ -96,11 +96,15 @@ PEOPLE = ("lin_manuel_miranda", "alex_lacamoire")
 PERSON = "lin_manuel_miranda"
 #: seconds before the end of a run in which a ground-truth frame is not expected to have alerted yet
 SETTLE_S = 3.0
-#: ``[alerts] cooldown_s`` and ``[presence] away_after_s``: at the tracker's ``max_gap_s`` (a break in one
-#: appearance's track longer than that starts a new track anyway), below the ~2.1 s between Lin's appearances
-#: (the far shot ends at 0.7 s, the close-up starts at 2.73 s and ends ~2.2 s before the next pass's far shot),
-#: so each appearance is a visit of its own
-COOLDOWN_S = 1.5
+#: ``[presence] away_after_s``: at the tracker's ``max_gap_s`` (a break in one appearance's track longer than
+#: that starts a new track anyway), below the ~2.1 s between Lin's appearances (the far shot ends at 0.7 s,
+#: the close-up starts at 2.73 s and ends ~2.2 s before the next pass's far shot), so he leaves between them
+AWAY_AFTER_S = 1.5
+#: ``[alerts] cooldown_s``: a camera's new track of Lin within this long of its last visit of him continues
+#: that visit; a visit ends when its track does (``max_gap_s`` after his last frame), so this must stay below
+#: the ~0.7 s from then to his next appearance, or a camera that is not the first to see him on a pass (he is
+#: home already) continues its old visit and raises nothing
+COOLDOWN_S = 0.5
 #: the daemon's summary line at exit, per camera: "...; detector ran on N frames, ..."
 DETECTED = re.compile(r"detector ran on (\d+) frames")
 #: seconds the daemon gets to load its models and show a frame on every camera
@@ -438,7 +442,7 @@ def _config(root: Path, clip: Path, cameras: int, sock: Path, detect_interval_s:
     the detector settings given (else the defaults)."""
     q = json.dumps
     lines = [f"data_dir = {q(str(root))}", "", "[alerts]", f"cooldown_s = {COOLDOWN_S}", "", "[alerts.stream]",
-             f"path = {q(str(sock))}", "", "[presence]", f"away_after_s = {COOLDOWN_S}", ""]
+             f"path = {q(str(sock))}", "", "[presence]", f"away_after_s = {AWAY_AFTER_S}", ""]
     if detect_interval_s is not None:
         lines += ["[motion]", f"detect_interval_s = {detect_interval_s}", ""]
     if detect_max_width is not None:
