@@ -10,7 +10,7 @@
 #                                              # an alert names him (6 min on 2 cores; 14 with no cache)
 #   sudo bash scripts/check_arm64.sh --full    # setup.sh; `facecam demo`, which converts the models under
 #                                              # emulation (compared with the host's, byte for byte); enrol
-#                                              # from the full-size photo; the whole clip (about an hour)
+#                                              # from the full-size photo; the whole clip (18 min)
 #   sudo bash scripts/check_arm64.sh --armhf   # a 32-bit Pi (armhf, armv7l): setup.sh must stop at once,
 #                                              # with its one-line refusal, exit status 1, in under 60 s
 #   sudo bash scripts/check_arm64.sh --fast --armhf  # modes combine; --rebuild builds the systems anew
