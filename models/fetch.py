@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
 from models import entry, load_manifest, sha256_file
 from models.errors import ModelLoadError
@@ -86,49 +86,48 @@ def install_copy(name: str, source: Path, cache_dir: Path) -> Path:
     e = _entry(name, cache_dir)
     if not e.get("sha256"):
         raise ModelLoadError(f"model {name!r} has no pinned sha256 in the manifest")
-    source = Path(source)
+    source, dest = Path(source), fetched_path(name, cache_dir)
     try:
-        got = sha256_file(source)
+        src = source.open("rb")
     except OSError as exc:
         raise ModelLoadError(f"cannot read {source}: {exc.strerror or exc}") from exc
-    if got != e["sha256"]:
-        raise ModelLoadError(f"{source} has sha256 {got}, not the pinned {e['sha256']} of {name}; refusing it")
-    dest = fetched_path(name, cache_dir)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out, CHUNK)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
+        with src:
+            _land(src, e["sha256"], dest, f"{source} is not the pinned file of {name}")
     except OSError as exc:
-        raise ModelLoadError(f"cannot write {dest}: {exc.strerror or exc}") from exc
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    log.info("installed %s from %s (%s)", dest, source, got)
+        raise ModelLoadError(f"cannot install {source} as {dest}: {exc.strerror or exc}") from exc
+    log.info("installed %s from %s (%s)", dest, source, e["sha256"])
     return dest
 
 
 def download(url: str, sha256: str, dest: Path, timeout_s: float = TIMEOUT_S) -> Path:
     """Fetch ``url`` to ``dest`` if and only if its bytes hash to ``sha256`` (hex)."""
     dest = Path(dest)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310
+            _land(resp, sha256, dest, f"{url}: downloaded file does not match the pinned sha256")
+    except (urllib.error.URLError, OSError) as exc:
+        raise ModelLoadError(f"cannot download {url}: {exc}") from exc
+    log.info("fetched %s (%s)", dest, sha256)
+    return dest
+
+
+def _land(stream: BinaryIO, sha256: str, dest: Path, refusal: str) -> None:
+    """Write ``stream`` to ``dest`` if and only if its bytes hash to ``sha256`` (hex): into a temporary file
+    beside it, renamed into place only once the hash is right, so a partial or wrong file never looks like a
+    model. Otherwise :class:`ModelLoadError` (``refusal``, the hashes added) and nothing is left behind."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310
-            for chunk in iter(lambda: resp.read(CHUNK), b""):
+        with os.fdopen(fd, "wb") as out:
+            for chunk in iter(lambda: stream.read(CHUNK), b""):
                 h.update(chunk)
                 out.write(chunk)
         got = h.hexdigest()
         if got != sha256.lower():
-            raise ModelLoadError(f"{url}: downloaded sha256 {got} does not match the pinned {sha256}; "
-                                 "refusing the file")
-        os.chmod(tmp, 0o644)
+            raise ModelLoadError(f"{refusal}: its sha256 is {got}, the manifest pins {sha256}; refusing it")
+        os.chmod(tmp, 0o644)  # a model, no secret: readable by the daemon's user
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as exc:
-        raise ModelLoadError(f"cannot download {url}: {exc}") from exc
     finally:
         Path(tmp).unlink(missing_ok=True)
-    log.info("fetched %s (%s)", dest, sha256)
-    return dest
