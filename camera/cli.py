@@ -26,6 +26,7 @@ from camera.alerts.sinks.jsonl import JsonlSink
 from camera.alerts.sinks.memory import MemorySink
 from camera.app import OUTBOX_DB, build_pipeline, data_dir, engines_for, model_dir, status_snapshot
 from camera.config import Config, load_config
+from camera.cores import session_threads
 from camera.demo import DEMO_PERSON, demo_photo, render_clip
 from camera.errors import USER_ERRORS, FacecamError
 from camera.evaluation.cli import main as evaluate_main
@@ -206,6 +207,8 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     if cfg.profile is not None:  # applied last, so that --source's camera gets the profile's camera keys too
         log.info("profile %s", _profile_summary(cfg))
         cfg = cfg.with_profile()
+    if cfg.engine.threads is None and len(cfg.cameras) > 1:  # an inference thread per core (camera/pipeline.py)
+        cfg = cfg.with_overrides(**{"engine.threads": session_threads(len(cfg.cameras))})
     root = data_dir(cfg, args.data_dir)
     engines = engines_for(root)
     live, feed = (LiveView(), AlertFeed()) if cfg.web.enabled else (None, None)

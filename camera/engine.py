@@ -57,9 +57,9 @@ class EngineConfig(DetectConfig):
         None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
         description="embedder: dlib_resnet (onnxruntime), dlib (face_recognition), or the name of an embedder "
                     "[table] in models.toml in the model directory; default: the engine's own")
-    threads: int | None = Field(None, ge=1, le=256, description="threads each onnxruntime model uses (mmod, "
-                                "dlib_resnet, models.toml embedders; YuNet and dlib run their own); default: one "
-                                "per core")
+    threads: int | None = Field(None, ge=1, le=256, description="threads each onnxruntime model uses (yunet, "
+                                "mmod, dlib_resnet, models.toml models; dlib runs its own); default: one per core, "
+                                "shared out among the inference threads when several cameras run")
     precision: Literal["fp32", "int8"] = Field(
         "fp32", description="the embedder's arithmetic: 'fp32', or 'int8' (dlib_resnet only: a quantized model with "
                             "its own model id, so the gallery is re-embedded; see docs/engines.md)")

@@ -5,9 +5,13 @@ embed the best faces of each track → match (with negative examples) →
 per-track decision → visit book (events, presence, alert decisions) →
 event writer thread (pictures, rows, then alerts) → sinks.
 
-Inference runs in the calling thread and takes frames from each camera in
-turn; capture never waits for it, and it never waits for disk or network
-(the event writer does). The detector runs only on frames with motion, at
+Inference runs in the calling thread, and in one more thread per further
+core when there are cameras enough and the engine's detector and embedder
+may run on several threads at once (the onnx engine's; not dlib's): each
+inference thread has cameras of its own and takes the frame waiting at each
+in turn. Capture never waits for inference, and inference never waits for
+disk or network (the event writer does); the visit book is shared, under a
+lock. The detector runs only on frames with motion, at
 most every ``detect_interval_s`` seconds of the camera's clock, and at least
 every ``tracked_interval_s`` while a face is tracked (every
 ``embed_interval_s`` while a tracked face is still undecided). Per-frame failures are
@@ -33,6 +37,7 @@ import numpy as np
 
 from camera.alerts.base import AlertSink
 from camera.capture import CaptureWorker, FrameSource
+from camera.cores import cpu_cores
 from camera.engine import Engine
 from camera.errors import AlertDeliveryError
 from camera.events.store import EventStore
@@ -262,13 +267,14 @@ class Pipeline:
 
     ``store`` is the event store this run writes (opened for writing, or
     ``None`` to keep nothing); ``sinks`` get every alert, in order, from the
-    event writer's thread.
+    event writer's thread. ``inference_threads``: how many threads run
+    inference (``None``: :meth:`inference_thread_count` decides).
     """
 
     def __init__(self, cameras: Sequence[CameraSetup], sinks: Sequence[AlertSink], visits: VisitBook,
                  store: EventStore | None, tracking: TrackingConfig | None = None,
                  attach_snapshots: bool = False, quality: QualitySettings | None = None,
-                 observers: Sequence[FrameObserver] = ()) -> None:
+                 observers: Sequence[FrameObserver] = (), inference_threads: int | None = None) -> None:
         if not cameras:
             raise ValueError("no cameras to run")
         self.cameras = list(cameras)
@@ -278,6 +284,7 @@ class Pipeline:
         self.quality = quality or QualitySettings()
         self.writer = None if store is None else EventWriter(store, self._deliver, attach_snapshots)
         self.observers = list(observers)
+        self.inference_threads = inference_threads
         self.stop = threading.Event()
         self._delivery_failures = 0
         #: "end" when every source ended, "signal" when stopped by SIGINT/SIGTERM.
@@ -293,6 +300,16 @@ class Pipeline:
         takes it before its next frame with no face tracked. Only a reference is stored here."""
         self._offered[index.model_id] = (index, negatives)
 
+    def inference_thread_count(self) -> int:
+        """One inference thread per core, at most one per camera, when every camera's detector and embedder
+        say they may run on several threads at once (``thread_safe``); else one. ``inference_threads`` (at
+        most one per camera) wins."""
+        if self.inference_threads is not None:
+            return max(1, min(self.inference_threads, len(self.cameras)))
+        shared = all(getattr(c.engine.detector, "thread_safe", False) and getattr(c.engine.embedder, "thread_safe",
+                                                                                  False) for c in self.cameras)
+        return min(cpu_cores(), len(self.cameras)) if shared else 1
+
     def run(self) -> RunSummary:
         """Open every camera (raising CameraUnavailable at once if one cannot), then loop."""
         t0 = time.monotonic()
@@ -303,12 +320,17 @@ class Pipeline:
         load_models(self.cameras)
         if self.writer is not None:
             self.writer.start()
+        n = self.inference_thread_count()
+        readies = [threading.Event() for _ in range(n)]  # camera k belongs to inference thread k % n
         try:
-            for cam in self.cameras:
-                w = CaptureWorker(cam.source, cam.name, self.stop, cam.fps_cap, cam.realtime)
+            for k, cam in enumerate(self.cameras):
+                w = CaptureWorker(cam.source, cam.name, self.stop, cam.fps_cap, cam.realtime, ready=readies[k % n])
                 w.start()
                 workers.append(w)
-            self._loop(workers, runs)
+            if n > 1:
+                log.info("inference on %d threads, %s", n, "; ".join(
+                    f"{', '.join(w.camera for w in workers[k::n])}" for k in range(n)))
+            self._loops([(workers[k::n], readies[k]) for k in range(n)], runs)
         finally:
             self.stop.set()
             for w in workers:
@@ -348,11 +370,44 @@ class Pipeline:
                 except Exception as exc:  # closing one sink must not stop closing the others
                     log.error("closing sink %s failed: %s", getattr(sink, "name", sink), exc)
 
-    def _loop(self, workers: list[CaptureWorker], runs: dict[str, CameraRun]) -> None:
+    def _loops(self, groups: list[tuple[list[CaptureWorker], threading.Event]], runs: dict[str, CameraRun]) -> None:
+        """:meth:`_loop` over each group of cameras, the first in this thread, the others in threads of their
+        own; returns when all have ended. A loop that fails stops them all, and its error is raised here."""
+        errors: list[BaseException] = []
+
+        def loop(workers: list[CaptureWorker], ready: threading.Event) -> None:
+            try:
+                self._loop(workers, ready, runs)
+            except BaseException as exc:  # travels back to this thread
+                errors.append(exc)
+                self.stop.set()
+
+        threads = [threading.Thread(target=loop, args=group, name=f"inference-{k}", daemon=True)
+                   for k, group in enumerate(groups[1:], 1)]
+        for t in threads:
+            t.start()
+        try:
+            self._loop(*groups[0], runs)
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            for t in threads:
+                while t.is_alive():  # a timeout keeps this thread free for signals
+                    t.join(0.5)
+        if errors:
+            raise errors[0]
+
+    def _loop(self, workers: list[CaptureWorker], ready: threading.Event, runs: dict[str, CameraRun]) -> None:
+        """Take the frame waiting at each camera in turn (one each per round, so a busy camera cannot starve
+        the others); with none waiting anywhere, sleep until a capture worker hands one over (waiting on one
+        camera instead would leave the others' frames to be overwritten meanwhile)."""
         active = list(workers)
         while active and not self.stop.is_set():
+            ready.clear()  # before looking: a frame handed over from now on wakes the wait below
+            took = False
             for w in list(active):
-                frame = w.get(timeout=0.05 if len(active) > 1 else 0.5)
+                frame = w.get(timeout=0)
                 if frame is None:
                     if w.finished:
                         active.remove(w)
@@ -361,7 +416,10 @@ class Pipeline:
                         else:
                             log.info("%s: end of %s", w.camera, w.source.description)
                     continue
+                took = True
                 self._handle(runs[w.camera], frame)
+            if not took:
+                ready.wait(0.5)
 
     def _handle(self, run: CameraRun, frame: Frame) -> None:
         offered = self._offered.get(run.setup.engine.embedder.model_id)

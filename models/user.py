@@ -27,7 +27,8 @@ comes from its entry, never from guessing at tensor shapes. An embedder entry:
     model_id = "my_embedder-v1"      # stored beside every embedding; change it when the model changes
 
 A detector entry names a ``runtime`` facecam knows (``cv2.FaceDetectorYN``:
-a YuNet-format ONNX model, as the built-in ``yunet`` entry) and is chosen
+a YuNet-format ONNX model, the format that OpenCV class reads, as the built-in
+``yunet`` entry; facecam runs it with onnxruntime) and is chosen
 with ``[engine] detector = "NAME"`` (onnx engine):
 
 .. code-block:: toml

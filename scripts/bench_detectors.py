@@ -44,12 +44,12 @@ sys.path.insert(0, str(REPO))
 
 from camera.app import data_dir, model_dir  # noqa: E402
 from camera.config import Config  # noqa: E402
+from camera.cores import cpu_cores  # noqa: E402
 from camera.detect import DetectConfig, FaceDetector, create_detector  # noqa: E402
 from camera.detect.yunet import YUNET_ENTRY, YuNetDetector  # noqa: E402
 from camera.evaluation.datasets import read_imglab_xml  # noqa: E402
 from camera.evaluation.metrics import match_detections  # noqa: E402
 from camera.imageio import load_image  # noqa: E402
-from camera.ort import cpu_cores  # noqa: E402
 from models import entry, sha256_file  # noqa: E402
 from models.fetch import fetched_path  # noqa: E402
 
@@ -127,7 +127,7 @@ def build(name: str, width: int, folder: Path, yunet: Path | None, threads: int 
                              f"(scripts/fetch_models.py {YUNET_ENTRY}, or --yunet FILE)")
         score = float(arg) if arg else float(e["default_min_score"])
         return YuNetDetector(DetectConfig(detect_max_width=width, min_face_px=0), 0, path, min_score=score,
-                             nms_iou=float(e["nms_iou"]), top_k=int(e["top_k"]))
+                             nms_iou=float(e["nms_iou"]), top_k=int(e["top_k"]), threads=threads)
     upsample = int(arg) if arg else 0
     return create_detector(base, DetectConfig(detect_max_width=width, upsample=upsample, min_face_px=0),
                            folder, threads)
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detectors", default="mmod,mmod@1,yunet@0.9,yunet@0.8,yunet@0.7",
                    help="comma-separated (see above)")
     p.add_argument("--widths", default="320,480,640", help="detect_max_width values, pixels")
-    p.add_argument("--threads", type=int, help="threads for onnxruntime and OpenCV (default: one per core)")
+    p.add_argument("--threads", type=int, help="threads for onnxruntime (default: one per core)")
     p.add_argument("--repeat", type=int, default=3, help="timed passes over the hamilton frames")
     p.add_argument("--clip", type=Path, default=DATA / "ageitgey+face_recognition" / "video" /
                    "short_hamilton_clip.mp4")

@@ -33,9 +33,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from camera.cores import cpu_cores  # noqa: E402
 from camera.engine import create_engine  # noqa: E402
 from camera.imageio import load_image  # noqa: E402
-from camera.ort import cpu_cores, make_session  # noqa: E402
+from camera.ort import make_session  # noqa: E402
 from models.convert import default_cache_dir, ensure_converted  # noqa: E402
 from models.quantize import FP32_ENTRY, ensure_int8  # noqa: E402
 

@@ -49,9 +49,10 @@ sys.path.insert(0, str(REPO))
 
 from camera.app import Engines, data_dir, model_dir  # noqa: E402
 from camera.config import Config  # noqa: E402
+from camera.cores import cpu_cores  # noqa: E402
+from camera.detect.yunet import padded  # noqa: E402
 from camera.dlibport.mmod import pyramid_layout  # noqa: E402
 from camera.events.store import encode_jpeg, face_crop  # noqa: E402
-from camera.ort import cpu_cores  # noqa: E402
 from camera.profiles import PROFILES  # noqa: E402
 from models import entry  # noqa: E402
 from models.fetch import fetched_path  # noqa: E402
@@ -132,7 +133,7 @@ def time_detection(detector, frames: list[np.ndarray], name: str, folder: Path) 
         macs = network_macs(folder / "dlib_mmod.onnx", {"pyramid": [1, 3, nr, nc]})
         net_input = f"pyramid canvas {nc}x{nr}"
     elif name == "yunet":
-        ph, pw = -(-sh // 32) * 32, -(-sw // 32) * 32  # cv2.FaceDetectorYN pads to multiples of 32
+        ph, pw = padded(sh), padded(sw)
         macs = network_macs(fetched_path("yunet_2026may", folder), {"input": [1, 3, ph, pw]})
         net_input = f"frame {pw}x{ph}"
     else:

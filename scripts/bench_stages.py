@@ -40,11 +40,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from camera.cores import cpu_cores  # noqa: E402
 from camera.detect.config import DetectConfig  # noqa: E402
 from camera.dlibport.align import face_chips  # noqa: E402
 from camera.dlibport.mmod import decode, tiled_pyramid  # noqa: E402
 from camera.engine import create_engine  # noqa: E402
-from camera.ort import cpu_cores  # noqa: E402
 from camera.types import Detections  # noqa: E402
 from models import source_path  # noqa: E402
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from camera.cores import cpu_cores
 from camera.gallery.store import Gallery
 from tests.conftest import AGEITGEY, HAMILTON, REPO, facecam
 
@@ -90,3 +91,22 @@ def test_demo_prints_an_alert_for_the_enrolled_person():
     assert r.returncode == 0, r.stderr[-2000:]
     alerts = [json.loads(line) for line in r.stdout.splitlines()]
     assert alerts and all(a["person"] == "eileen_collins" for a in alerts)
+
+
+def test_two_cameras_run_on_two_inference_threads_and_each_names_lin(household, tmp_path):
+    """With the onnx engine, cameras are shared out among one inference thread per core (camera/pipeline.py),
+    each model running on the cores shared out (camera/cores.py); both threads share the visit book."""
+    config = tmp_path / "facecam.toml"
+    config.write_text("".join(f'[cameras.{c}]\nsource = "{HAMILTON}"\nrealtime = false\n\n' for c in ("door", "yard")))
+    out = tmp_path / "alerts.jsonl"
+    r = facecam("run", "--config", str(config), "--data-dir", str(household), "--jsonl", str(out), timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    for cam in ("door", "yard"):
+        named = {a["person"] for a in alerts if a["camera"] == cam and a["known"]}
+        assert "lin_manuel_miranda" in named and named <= {"lin_manuel_miranda", "alex_lacamoire"}, (cam, named)
+        assert f"{cam}: 275 frames" in r.stderr
+    # one arrival for the household: the second camera to name him finds him home already
+    assert [a["person"] for a in alerts if a["kind"] == "arrived"] == ["lin_manuel_miranda"]
+    if cpu_cores() >= 2:
+        assert "inference on 2 threads, door; yard" in r.stderr

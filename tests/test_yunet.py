@@ -19,6 +19,7 @@ import pytest
 
 from camera.detect import DETECTORS, create_detector
 from camera.detect.config import DetectConfig
+from camera.detect.yunet import OUTPUTS, YuNetDetector, blob, decode
 from camera.engine import EngineConfig, create_engine
 from camera.evaluation.metrics import match_detections
 from camera.imageio import load_image
@@ -48,6 +49,28 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "models.toml").write_text(f'[door_yunet]\nkind = "detector"\nruntime = "cv2.FaceDetectorYN"\n'
                                    f'file = "{YUNET}"\nsha256 = "{YUNET_SHA256}"\ndefault_min_score = 0.8\n')
     return d
+
+
+def test_onnxruntime_decodes_yunet_as_cv2_facedetectoryn_does() -> None:
+    """facecam runs YuNet with onnxruntime and decodes it itself (camera/detect/yunet.py): on the hamilton clip's
+    frames, every face OpenCV's own FaceDetectorYN finds, at the same box, points and score."""
+    detector = YuNetDetector(DetectConfig(upsample=0, detect_max_width=None), 0, YUNET, min_score=0.6)
+    cap = cv2.VideoCapture(str(HAMILTON))
+    faces = 0
+    for k in range(0, 275, 5):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, k)
+        ok, bgr = cap.read()
+        assert ok, f"frame {k} of {HAMILTON}"
+        h, w = bgr.shape[:2]
+        _, want = cv2.FaceDetectorYN.create(str(YUNET), "", (w, h), 0.6, 0.3, 5000).detect(bgr)
+        want = np.zeros((0, 15), np.float32) if want is None else want
+        x = blob(bgr)
+        got = decode(dict(zip(OUTPUTS, detector._session.get().run(OUTPUTS, {"input": x}), strict=True)),
+                     x.shape[3], x.shape[2], 0.6, 0.3, 5000)
+        assert got.shape == want.shape, f"frame {k}: {len(got)} faces, FaceDetectorYN {len(want)}"
+        np.testing.assert_allclose(got, want, atol=0.02, err_msg=f"frame {k}")
+        faces += len(want)
+    assert faces >= 60, f"only {faces} faces in the sampled frames: the comparison compared little"
 
 
 @pytest.mark.parametrize("detector", [*DETECTORS, "door_yunet"])
@@ -170,3 +193,14 @@ def test_each_detector_has_its_own_width_unless_the_config_sets_one(model_dir: P
     assert width(without_yunet) == 640
     assert create_detector("yunet", DetectConfig(), model_dir).cfg.detect_max_width == 480
     assert create_detector("yunet", DetectConfig(detect_max_width=640), model_dir).cfg.detect_max_width == 640
+
+
+def test_the_reused_input_buffer_is_padded_with_zeros_whatever_came_before() -> None:
+    """The detector writes each frame into the last frame's input buffer when the padded size is the same:
+    a smaller frame must not leave the bigger one's pixels in its padding."""
+    big = np.full((280, 470, 3), 200, np.uint8)
+    small = np.full((270, 450, 3), 100, np.uint8)
+    x = blob(small, blob(big))
+    assert x.shape == (1, 3, 288, 480)
+    np.testing.assert_array_equal(x, blob(small))
+    assert x[0, :, :270, :450].min() == 100 and x[0, :, 270:, :].max() == 0 and x[0, :, :, 450:].max() == 0

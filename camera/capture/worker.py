@@ -19,7 +19,7 @@ import queue
 import threading
 from dataclasses import dataclass
 
-import numpy as np
+import cv2
 
 from camera.capture.base import FrameSource
 from camera.errors import CameraUnavailable
@@ -43,11 +43,12 @@ _END = object()
 
 
 class CaptureWorker:
-    """Runs ``source`` in a daemon thread and hands frames to :meth:`get`."""
+    """Runs ``source`` in a daemon thread and hands frames to :meth:`get`; sets ``ready`` (shared by the
+    workers of a run) whenever it hands one over, or the end."""
 
     def __init__(self, source: FrameSource, camera: str, stop: threading.Event,
                  fps_cap: float | None = None, realtime: bool | None = None,
-                 max_backoff_s: float = 30.0) -> None:
+                 max_backoff_s: float = 30.0, ready: threading.Event | None = None) -> None:
         self.source = source
         self.camera = camera
         self.fps_cap = fps_cap
@@ -57,6 +58,7 @@ class CaptureWorker:
         self.error: BaseException | None = None
         self.finished = False
         self._stop = stop
+        self._ready = ready or threading.Event()
         self._q: queue.Queue = queue.Queue(maxsize=1 if self.drop_frames else 2)
         self._thread = threading.Thread(target=self._run, name=f"capture-{camera}", daemon=True)
 
@@ -67,7 +69,8 @@ class CaptureWorker:
         self._thread.start()
 
     def get(self, timeout: float) -> Frame | None:
-        """The next frame, or ``None`` if none arrived within ``timeout`` seconds or the source ended."""
+        """The next frame, or ``None`` if none arrived within ``timeout`` seconds (0: none waiting) or the
+        source ended."""
         try:
             item = self._q.get(timeout=timeout)
         except queue.Empty:
@@ -106,7 +109,7 @@ class CaptureWorker:
                     self.stats.skipped_by_cap += 1
                     continue
                 last_t = raw.timestamp_s
-                rgb = np.ascontiguousarray(raw.bgr[:, :, ::-1])
+                rgb = cv2.cvtColor(raw.bgr, cv2.COLOR_BGR2RGB)  # 0.1 ms for 640x360, without the GIL (numpy: 1.1)
                 frame = Frame(rgb, index, raw.timestamp_s, dt.datetime.now(dt.UTC), self.camera)
                 self._put(frame)
         except BaseException as exc:  # travels back to the main loop
@@ -127,11 +130,13 @@ class CaptureWorker:
                     pass
                 self._q.put_nowait(frame)
             self.stats.delivered += 1
+            self._ready.set()
             return
         while not self._stop.is_set():
             try:
                 self._q.put(frame, timeout=0.2)
                 self.stats.delivered += 1
+                self._ready.set()
                 return
             except queue.Full:
                 continue
@@ -140,6 +145,7 @@ class CaptureWorker:
         while True:
             try:
                 self._q.put(_END, timeout=0.2)
+                self._ready.set()
                 return
             except queue.Full:
                 if self._stop.is_set():

@@ -20,11 +20,13 @@ from pathlib import Path
 from camera.detect import user
 from camera.detect.base import FaceDetector
 from camera.detect.config import DetectConfig
-from camera.detect.yunet import YUNET_ENTRY
 from models.fetch import fetched_path
 
 __all__ = ["ALIASES", "DETECTORS", "RUNTIMES", "DetectConfig", "DetectorEntry", "FaceDetector", "available",
            "create_detector", "resolve", "with_own_width"]
+
+#: the manifest entry behind the built-in ``yunet`` detector (camera/detect/yunet.py)
+YUNET_ENTRY = "yunet_2026may"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ class MmodDetector:
     ``upsample`` the times the (downscaled) frame is doubled.
     """
 
+    #: may run on several threads at once (camera.pipeline's inference threads): state is read-only
+    thread_safe = True
+
     def __init__(self, cfg: DetectConfig, upsample: int, session_factory: SessionFactory,
                  mean_rgb: tuple[float, float, float], min_score: float = 0.0) -> None:
         self.cfg = cfg

@@ -34,6 +34,9 @@ class ManifestEmbedder:
     outputs are float64, unit length if ``l2_normalise``.
     """
 
+    #: may run on several threads at once (camera.pipeline's inference threads): state is read-only
+    thread_safe = True
+
     BATCH = 16
 
     def __init__(self, spec: EmbedderSpec, session: Any,
@@ -55,9 +58,10 @@ class ManifestEmbedder:
             raise ModelLoadError(f"model {spec.name!r}: no output {self._output!r}; the graph has {outs}")
 
     def _predictor(self) -> ShapePredictor:
-        if not isinstance(self._sp, ShapePredictor):
-            self._sp = self._sp()
-        return self._sp
+        sp = self._sp  # read once: another thread may build it meanwhile
+        if not isinstance(sp, ShapePredictor):
+            sp = self._sp = sp()
+        return sp
 
     def chips(self, rgb: np.ndarray, detections: Detections) -> np.ndarray:
         """(n, height, width, 3) uint8 RGB faces, cut as the entry's ``alignment`` says."""

@@ -38,6 +38,9 @@ EMBED_BATCH = 16
 class ResnetEmbedder:
     """dlib's face ResNet on onnxruntime, with dlib's 5-point predictor and chip in numpy (or C)."""
 
+    #: may run on several threads at once (camera.pipeline's inference threads): state is read-only
+    thread_safe = True
+
     def __init__(self, session_factory: SessionFactory,
                  shape_predictor: ShapePredictor | Callable[[], ShapePredictor],
                  model_id: str, default_max_distance: float) -> None:
@@ -48,9 +51,10 @@ class ResnetEmbedder:
 
     @property
     def shape_predictor(self) -> ShapePredictor:
-        if not isinstance(self._sp, ShapePredictor):
-            self._sp = self._sp()
-        return self._sp
+        sp = self._sp  # read once: another thread may build it meanwhile
+        if not isinstance(sp, ShapePredictor):
+            sp = self._sp = sp()
+        return sp
 
     def landmarks(self, rgb: np.ndarray, detections: Detections) -> np.ndarray:
         """dlib's 5-point landmarks (n, 5, 2) int64 pixels for each box, as dlib's predictor gives them."""

@@ -4,8 +4,10 @@
   best face. A new track of P on the same camera that starts within
   ``[alerts] cooldown_s`` seconds (camera clock) of P's last visit there
   ending continues that visit instead (a person who turned away for a
-  moment is not a new visit): that is the per-person cooldown
-  (:mod:`camera.alerts.cooldown`).
+  moment is not a new visit), as does one that started before that visit
+  ended (a track split from it, :meth:`~camera.track.tracker.Tracker.split`,
+  starts at the face that split it off, which may be older than the ended
+  track's last frame): that is the per-person cooldown.
 - P's first visit while away raises ``arrived``; a new visit while home
   raises ``recognised``; P unseen for ``[presence] away_after_s`` raises
   ``left`` (:mod:`camera.events.presence`). In a household of nodes
@@ -28,14 +30,17 @@ writer fills in once the picture is on disk).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
-from camera.alerts.cooldown import Cooldowns, cooling
+from camera.alerts.cooldown import Cooldowns
 from camera.events.presence import ARRIVED, PersonState, PresenceBoard
 from camera.events.store import EventFace
 from camera.track.decision import TrackDecision
@@ -43,6 +48,18 @@ from camera.track.tracker import Track
 from camera.types import UNKNOWN, Alert, AlertContext, AlertKind
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(method: Callable[Concatenate[VisitBook, P], R]) -> Callable[Concatenate[VisitBook, P], R]:
+    """``method`` run under the book's lock (the pipeline's inference threads share one book)."""
+    @functools.wraps(method)
+    def locked(self: VisitBook, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 @dataclass(frozen=True)
@@ -95,7 +112,8 @@ Effect = OpenEvent | UpdateEvent | SavePresence | Alert
 
 
 class VisitBook:
-    """The visits of a run (see the module docstring); call from one thread (the inference loop).
+    """The visits of a run (see the module docstring); its methods take turns (a lock), as the pipeline's
+    inference threads share it.
 
     ``cooldown_s`` is ``[alerts] cooldown_s``; ``alert_unknown`` whether
     unknown faces raise alerts; ``model_id`` the embedder's, stored with each event;
@@ -114,7 +132,9 @@ class VisitBook:
         self._event_of: dict[tuple[str, int], str] = {}
         #: (camera, person) -> (event id, camera clock s) of their last visit there that ended
         self._recent: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lock = threading.RLock()
 
+    @_locked
     def decided(self, track: Track, upgraded: bool, names: tuple[str, ...]) -> list[Effect]:
         """``track`` was just decided (or, ``upgraded``, turned from unknown to a name); ``names`` are the
         gallery's people (the order of its faces' distances)."""
@@ -133,7 +153,7 @@ class VisitBook:
             effects.append(UpdateEvent(self._event_of[key], track.last_wall, track.last_s, person=person,
                                        distance=d.distance))
             new_visit = True
-        elif recent is not None and cooling(recent[1], track.first_s, self.cooldown_s):
+        elif recent is not None and self.cooldown_s > 0 and track.first_s - recent[1] < self.cooldown_s:
             self._event_of[key] = recent[0]
             new_visit = False
             log.info("%s: track %d continues the visit of %s (event %s)", track.camera, track.id, person,
@@ -152,12 +172,14 @@ class VisitBook:
             effects.append(self._alert(track, d, person, AlertKind.RECOGNISED))
         return effects
 
+    @_locked
     def seen(self, track: Track) -> None:
         """``track`` was detected on this frame: keep its person's presence fresh."""
         d = track.decision
         if d is not None and d.is_known and d.person is not None:
             self.presence.seen(d.person, track.camera, track.last_s, track.last_wall)
 
+    @_locked
     def ended(self, track: Track, names: tuple[str, ...]) -> list[Effect]:
         """``track`` ended: close its visit (``names``: the gallery's people, the order of its faces' distances)."""
         d = track.decision
@@ -173,6 +195,7 @@ class VisitBook:
         return [UpdateEvent(event_id, track.last_wall, track.last_s, distance=d.distance, vectors=vectors,
                             votes=d.votes, margin=d.margin, faces=_faces(track, d, names))]
 
+    @_locked
     def tick(self, camera: str, t_s: float, wall: dt.datetime) -> list[Effect]:
         """Advance ``camera``'s clock to ``t_s`` seconds (``wall`` UTC): who left."""
         effects: list[Effect] = []
@@ -186,6 +209,7 @@ class VisitBook:
         self._unknown_alerts.forget_before(t_s - self.cooldown_s)
         return effects
 
+    @_locked
     def close(self) -> list[Effect]:
         """Everyone's last presence, to store at shutdown."""
         return [SavePresence(s) for s in self.presence.states()]
