@@ -7,6 +7,7 @@ import pytest
 
 from camera.events.config import PresenceConfig
 from camera.events.presence import ARRIVED, LEFT, PresenceBoard, on_seen, on_tick
+from camera.events.visits import VisitBook
 from camera.matching import GalleryIndex, apply_negatives, person_distances
 from camera.track.config import TrackingConfig
 from camera.track.decision import Observation, TrackDecision
@@ -121,9 +122,9 @@ def test_a_track_that_keeps_absorbing_lost_tracks_stays_bounded() -> None:
         (None, 0, None, None, 0.0, False),
         (0.9, 0, None, None, 0.0, True),  # the first good face is embedded at once
         (0.2, 0, None, None, 0.0, False),  # a poor face never is
-        (0.9, 1, 0.0, None, 0.05, False),  # wait for the window (0.1 s)...
-        (0.9, 1, 0.0, None, 0.1, True),  # ...and take its best face
-        (0.9, 8, 0.0, None, 5.0, False),  # budget spent
+        (0.9, 1, 0.0, None, 0.05, True),  # undecided: every frame (embed_interval_s 0)
+        (0.9, 8, 0.0, None, 0.5, False),  # eight faces and still undecided (far away): slower...
+        (0.9, 8, 0.0, None, 1.0, True),  # ...a face a second, the newest replacing the oldest
         (0.9, 3, 0.0, "alice", 0.5, False),  # named: no more votes...
         (0.9, 3, 0.0, "alice", 1.0, True),  # ...but a check now and then that it still is alice
         (0.9, 8, 0.0, "alice", 5.0, True),  # (checks do not count against the budget)
@@ -135,6 +136,13 @@ def test_embed_due(pending_q, n_embedded, last_embed, decision, now, expected):
     t = a_track(pending_q, n_embedded, decision)
     t.last_embed_s = last_embed
     assert embed_due(t, now, TrackingConfig()) is expected
+
+
+def test_a_window_of_embed_interval_s_takes_one_face() -> None:
+    t = a_track(0.9, 1, None)
+    t.last_embed_s = 0.0
+    every = TrackingConfig(embed_interval_s=0.1)
+    assert not embed_due(t, 0.05, every) and embed_due(t, 0.1, every)
 
 
 def a_track(pending_q: float | None, n_embedded: int, decision: str | None) -> Track:
@@ -212,3 +220,29 @@ def test_a_named_track_whose_face_is_someone_else_is_split() -> None:
     ended, new = tr.split(track, other)
     assert ended is track and new.id == 2 and tr.tracks == [new] and new.decision is None
     assert len(new.embedded) == 1 and new.first_s == 1.0
+
+
+def test_a_track_split_from_a_visit_continues_it_though_it_started_before_the_visit_ended() -> None:
+    """Regression: a named track that turns out to show another face of the same person splits
+    (Tracker.split); the new track starts at the face that split it off, which may be older than the ended
+    track's last frame, and it was counted as a new visit ("recognised" again) instead of the same one."""
+    book = VisitBook(PresenceBoard(PresenceConfig(away_after_s=10)), cooldown_s=1.0, alert_unknown=True,
+                     model_id="m")
+    names = ("alice",)
+    tr = Tracker("door", TrackingConfig())
+    (old,) = tr.update(frame(0.0), dets([0, 0, 100, 100]), [quality(0.9)])
+    embedded(old, 0.0, np.zeros(128))
+    old.decision = TrackDecision("alice", 0.4, "alice", 0.2, 3, 2.7, 3)
+    first = book.decided(old, False, names)
+    assert [type(e).__name__ for e in first] == ["OpenEvent", "SavePresence", "Alert"]
+    old.last_s = 2.0  # seen until 2.0 s; the face that splits it off is from 1.5 s
+    c = Candidate(frame(1.5), face(old.box_xyxy), quality(0.9))
+    ended, new = tr.split(old, EmbeddedFace(c, np.ones(128), Observation(0.9, np.array([0.4]), 1.5)))
+    book.ended(ended, names)
+    new.decision = TrackDecision("alice", 0.4, "alice", 0.2, 3, 2.7, 3)
+    assert new.first_s < ended.last_s
+    assert book.decided(new, False, names) == []  # the same visit: no event, no alert
+    later = Track(9, "door", 3.5, 3.5, T0, T0, np.array([0, 0, 100, 100], float))  # 1.5 s after: a new visit
+    later.decision = TrackDecision("alice", 0.4, "alice", 0.2, 3, 2.7, 3)
+    embedded(later, 3.5, np.zeros(128))
+    assert [type(e).__name__ for e in book.decided(later, False, names)] == ["OpenEvent", "Alert"]

@@ -16,11 +16,13 @@ class TrackingConfig(ConfigModel):
     link_max_distance: float = Field(0.45, ge=0, le=2, description="a new track joins a lost one when their faces "
                                      "are this close (Euclidean embedding distance); a named track's face farther "
                                      "than this from the track's faces is someone else (the track splits)")
-    embed_interval_s: float = Field(0.1, ge=0, le=60, description="embed the best face of each such window, "
-                                    "seconds; while a track is undecided the detector runs this often too")
+    embed_interval_s: float = Field(0.0, ge=0, le=60, description="while a track is undecided, embed the best "
+                                    "face of each such window, seconds, and run the detector this often (0: every "
+                                    "frame)")
     recheck_interval_s: float = Field(1.0, ge=0, le=600, description="after an 'unknown' decision, embed a face "
                                       "this often (seconds) in case it is someone after all")
-    max_embeddings: int = Field(8, ge=1, le=1000, description="faces embedded per track at most")
+    max_embeddings: int = Field(8, ge=1, le=1000, description="faces a track keeps (its best and the newest); an "
+                                "undecided track that has this many is embedded every recheck_interval_s")
     min_quality: float = Field(0.4, ge=0, le=1, description="faces below this quality (0-1) are neither embedded "
                                "nor counted")
     min_votes: int = Field(3, ge=1, le=100, description="good faces that must agree before a track is named "

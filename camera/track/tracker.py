@@ -16,12 +16,16 @@ its id (a person who jumped, was occluded or turned away for a moment).
 A track keeps at most ``max_embeddings`` faces, folded ones included: its
 best face and the newest others, so a long-lived track stays bounded.
 
-Only a few faces of each track are embedded (:func:`embed_due`): the best
-candidate (highest quality) of each ``embed_interval_s`` window (while a track
-is :func:`undecided`, the detector runs that often too), only when
-its quality reaches ``min_quality``, at most ``max_embeddings`` per track;
-after an "unknown" decision, one every ``recheck_interval_s`` (a stranger
-who turns to the camera may still be family); once the track is named, one
+Only some faces of each track are embedded (:func:`embed_due`), and only
+when their quality reaches ``min_quality``: while a track is
+:func:`undecided`, the best candidate (highest quality) of each
+``embed_interval_s`` window (default 0: every frame the detector runs on,
+and it runs on every frame then), so a decision comes a few frames after
+first sight; once it holds ``max_embeddings`` faces and is still undecided
+(someone far away, walking up), one every ``recheck_interval_s``, the newest
+faces taking the place of the oldest, so they are named as they come
+closer; after an "unknown" decision, one every ``recheck_interval_s`` (a
+stranger who turns to the camera may still be family); once the track is named, one
 every ``recheck_interval_s`` to check it is still the same face: one farther
 than ``link_max_distance`` from the mean of the track's faces (someone took
 their place in the picture, a scene cut) ends the track and starts a new one
@@ -168,11 +172,9 @@ def embed_due(track: Track, now_s: float, settings: TrackingConfig) -> bool:
         return False
     if track.decision is not None and track.decision.is_known:  # a check that it is still them
         return track.last_embed_s is None or now_s - track.last_embed_s >= settings.recheck_interval_s - CLOCK_SLACK_S
-    if len(track.embedded) >= settings.max_embeddings:
-        return False
     interval = settings.embed_interval_s
-    if track.decision is not None and track.decision.decided:
-        interval = settings.recheck_interval_s
+    if (track.decision is not None and track.decision.decided) or len(track.embedded) >= settings.max_embeddings:
+        interval = settings.recheck_interval_s  # unknown, or still undecided after that many faces
     return track.last_embed_s is None or now_s - track.last_embed_s >= interval - CLOCK_SLACK_S
 
 

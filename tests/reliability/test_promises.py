@@ -162,8 +162,12 @@ def test_enrol_label_and_web_uploads_keep_every_file_owner_only(tmp_path: Path) 
     r = facecam("run", "--config", str(config), "--data-dir", str(data), "--source", str(HAMILTON), *WITH_STRANGERS)
     assert r.returncode == 0, r.stderr
     with sqlite3.connect(f"file:{data / 'events.sqlite3'}?mode=ro", uri=True) as db:
-        event_id = db.execute("SELECT id FROM events WHERE person = 'unknown' LIMIT 1").fetchone()[0]
-    r = facecam("label", "--data-dir", str(data), event_id, "alex_lacamoire")
+        unknown = [row[0] for row in db.execute("SELECT id FROM events WHERE person = 'unknown' ORDER BY quality DESC")]
+    for event_id in unknown:  # the first whose crop enrols (not a profile, nor two faces of the audience: exit 1)
+        r = facecam("label", "--data-dir", str(data), event_id, "alex_lacamoire")
+        if r.returncode == 0:
+            break
+        assert r.returncode == 1 and "0 of 1 photos enrolled" in r.stderr, r.stderr
     assert r.returncode == 0, r.stderr
     assert not _not_private(data), _not_private(data)
 
