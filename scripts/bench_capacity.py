@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/bench_capacity.py [--cameras 1,2,4,6,8,10,12] [--seconds 45] [--json FILE]
     .venv/bin/python scripts/bench_capacity.py --cameras 1,2,4 --keep-going --detect-interval-s 0.5 --detect-max-width 480
+    .venv/bin/python scripts/bench_capacity.py --cameras 8 --stagger
 
 What it runs: the hamilton clip from ``../shared/data``, re-encoded (OpenCV,
 in a temporary directory) to ``--size`` at ``--fps`` (default 640x360 at
@@ -16,7 +17,12 @@ for a live source), which is what a real camera does. ``[alerts] cooldown_s``
 is 0.5 s and ``[presence] away_after_s`` 1.5 s, so each of Lin's two appearances
 in a pass of the ~9 s clip (the far shot from 0 s, the close-up from 2.73 s)
 is a new visit on every camera and raises an alert (``arrived`` or
-``recognised``); the first of each pass is the one timed. Alerts leave the outbox into a Unix-socket stream that
+``recognised``); the first of each pass is the one timed. By default every
+camera plays the clip from its first frame, so all of them see each
+appearance at the same moment (the worst case: every camera has a new face
+to decide on at once); with ``--stagger``, camera k of N plays a copy that
+starts at frame k/N of the clip, so the appearances are spread over the
+pass, as people walking past a house's cameras are. Alerts leave the outbox into a Unix-socket stream that
 this script reads, stamping each line's arrival with the wall clock.
 
 Ground truth, found once before the runs (:func:`first_in_view`): the
@@ -189,6 +195,12 @@ def latencies(alerts: list[dict], person: str, gt_s: float, period_s: float) -> 
     return sorted(first.values(), key=lambda x: (x.camera, x.loop)), extra
 
 
+def stagger_start(frames: int, cameras: int, k: int) -> int:
+    """With ``--stagger``, the frame at which camera ``k`` (0-based) of ``cameras`` starts its copy of a clip of
+    ``frames`` frames: the starts spread evenly over the clip."""
+    return round(k * frames / cameras) % frames
+
+
 def expected_passes(clock0_wall: float, gt_s: float, period_s: float, start: float, end: float) -> list[int]:
     """The passes whose ground-truth frame was delivered in the wall-time window ``[start, end]``."""
     lo = math.ceil((start - clock0_wall - gt_s) / period_s)
@@ -258,6 +270,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="[motion] detect_interval_s for the run (default: the daemon's, 0.2)")
     p.add_argument("--detect-max-width", type=int,
                    help="[engine] detect_max_width for the run (default: the engine's, 640)")
+    p.add_argument("--stagger", action="store_true", help="camera k of N starts the clip at frame k/N (default: "
+                   "every camera from frame 0, all seeing each appearance at once)")
     p.add_argument("--keep-going", action="store_true", help="run every count even after one fails")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (clip, data, daemon logs)")
     p.add_argument("--json", type=Path, help="also write the rows here")
@@ -274,6 +288,9 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
     clip = tmp / f"clip_{width}x{height}_{args.fps:g}fps.mp4"
     frames = make_clip(args.clip, clip, width, height, args.fps)
     period_s = frames / args.fps
+    starts = sorted({stagger_start(frames, n, k) for n in (int(v) for v in args.cameras.split(","))
+                     for k in range(n)}) if args.stagger else [0]
+    clips = {s: clip if s == 0 else rotate_clip(clip, tmp / f"{clip.stem}_from{s}.mp4", s) for s in starts}
     people = tmp / "people"
     people.mkdir()
     for name in PEOPLE:
@@ -292,12 +309,15 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
     if not gt:
         print("bench_capacity: no ground-truth frame found", file=sys.stderr)
         return 2
-    gt_s = gt[0] / args.fps
+    if args.stagger:
+        print("staggered: camera k of N starts at frame k/N of the clip", flush=True)
     print(f"{'cams':>4} {'fps/cam':>7} {'drop%':>5} {'alerts':>7} {'extra':>5} {'det/s':>5} {'video med/p95 s':>15} "
           f"{'wall med/p95 s':>14} {'daemon%':>7} {'other%':>6} {'load1':>5}  verdict", flush=True)
     rows: list[Row] = []
     for n in (int(v) for v in args.cameras.split(",")):
-        row = run_one(n, clip, root, gt_s, period_s, args)
+        sources = {f"cam{k + 1}": (clips[s], ((gt[0] - s) % frames) / args.fps)
+                   for k, s in enumerate(stagger_start(frames, n, k) if args.stagger else 0 for k in range(n))}
+        row = run_one(n, sources, root, period_s, args)
         rows.append(row)
         print(f"{row.cameras:4d} {row.fps_per_camera:7.1f} {row.dropped_pct:5.1f} {row.got:3d}/{row.expected:<3d} "
               f"{row.extra_alerts:5d} {row.detect_per_s:5.1f} {row.video_median_s:7.2f}/{row.video_p95_s:<7.2f} "
@@ -335,6 +355,26 @@ def make_clip(src: Path, dst: Path, width: int, height: int, fps: float) -> int:
     cap.release()
     out.release()
     return written
+
+
+def rotate_clip(src: Path, dst: Path, start: int) -> Path:
+    """``src`` re-encoded from frame ``start``, its frames before that appended at the end (the same loop,
+    another starting point); returns ``dst``."""
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(bgr)
+    cap.release()
+    h, w = frames[0].shape[:2]
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for bgr in frames[start:] + frames[:start]:
+        out.write(bgr)
+    out.release()
+    return dst
 
 
 def ground_truth(clip: Path, person_dir: Path, root: Path) -> tuple[list[int], float]:
@@ -376,13 +416,16 @@ def ground_truth(clip: Path, person_dir: Path, root: Path) -> tuple[list[int], f
     return first_in_view(in_view, int(tracking.max_gap_s * fps)), percentile(detect_ms, 50)
 
 
-def run_one(n: int, clip: Path, root: Path, gt_s: float, period_s: float, args: argparse.Namespace) -> Row:
-    """The daemon on ``n`` cameras for the warm-up and ``args.seconds``; its row."""
+def run_one(n: int, sources: dict[str, tuple[Path, float]], root: Path, period_s: float,
+            args: argparse.Namespace) -> Row:
+    """The daemon on ``n`` cameras for the warm-up and ``args.seconds``; its row. ``sources``: camera name ->
+    (its clip, the ground-truth time on that clip's clock)."""
     for stale in ("status.json", "events.sqlite3"):
         (root / stale).unlink(missing_ok=True)
     sock = root / f"events-{n}.sock"
     config = root / f"capacity-{n}.toml"
-    config.write_text(_config(root, clip, n, sock, args.detect_interval_s, args.detect_max_width), encoding="utf-8")
+    config.write_text(_config(root, {c: s[0] for c, s in sources.items()}, sock, args.detect_interval_s,
+                              args.detect_max_width), encoding="utf-8")
     reader = StreamReader(sock)
     with (root / f"daemon-{n}.log").open("w", encoding="utf-8") as log:
         proc = subprocess.Popen([*_facecam(), "run", "--config", str(config)], stdout=log, stderr=log)
@@ -408,14 +451,19 @@ def run_one(n: int, clip: Path, root: Path, gt_s: float, period_s: float, args: 
     dropped = sum(c.dropped for c in s1.cameras.values()) - sum(c.dropped for c in s0.cameras.values())
     status_wall = wall - (s1.age_s or 0.0) + (s0.age_s or 0.0)
     fps = frames / status_wall / n if status_wall > 0 else 0.0
-    lat, extra = latencies(reader.alerts, PERSON, gt_s, period_s)
+    lat: list[Latency] = []
+    extra = 0
+    for cam, (_, gt_s) in sources.items():
+        mine, more = latencies([a for a in reader.alerts if a.get("camera") == cam], PERSON, gt_s, period_s)
+        lat += mine
+        extra += more
     clock0: dict[str, float] = {}
     for cam in {x.camera for x in lat}:
+        gt_s = sources[cam][1]
         clock0[cam] = float(np.median([x.gt_wall - x.loop * period_s - gt_s for x in lat if x.camera == cam]))
     expected = got = 0
     in_window: list[Latency] = []
-    for i in range(1, n + 1):
-        cam = f"cam{i}"
+    for cam, (_, gt_s) in sources.items():
         if cam not in clock0:
             expected += max(int((wall - SETTLE_S) / period_s), 0)
             continue
@@ -436,7 +484,7 @@ def run_one(n: int, clip: Path, root: Path, gt_s: float, period_s: float, args: 
                verdict(share, expected - got, p95, args.min_fps_share, args.max_p95_s))
 
 
-def _config(root: Path, clip: Path, cameras: int, sock: Path, detect_interval_s: float | None = None,
+def _config(root: Path, clips: dict[str, Path], sock: Path, detect_interval_s: float | None = None,
             detect_max_width: int | None = None) -> str:
     """N looping cameras; every pass of the clip a new visit (short cooldown and away time); the stream sink;
     the detector settings given (else the defaults)."""
@@ -447,8 +495,8 @@ def _config(root: Path, clip: Path, cameras: int, sock: Path, detect_interval_s:
         lines += ["[motion]", f"detect_interval_s = {detect_interval_s}", ""]
     if detect_max_width is not None:
         lines += ["[engine]", f"detect_max_width = {detect_max_width}", ""]
-    for i in range(1, cameras + 1):
-        lines += [f"[cameras.cam{i}]", f"source = {q(str(clip))}", "loop = true", ""]
+    for cam, clip in clips.items():
+        lines += [f"[cameras.{cam}]", f"source = {q(str(clip))}", "loop = true", ""]
     return "\n".join(lines)
 
 
