@@ -17,6 +17,7 @@ import pytest
 from camera.capture import CaptureWorker, RawFrame, open_source
 from camera.capture.folder import ImageFolderSource
 from camera.capture.opencv_sources import LiveCaptureSource, VideoFileSource
+from camera.capture.worker import LIVE_QUEUE_FRAMES
 from camera.errors import CameraUnavailable
 from camera.redact import redact_config, redact_text, redact_url
 from tests.conftest import AGEITGEY, HAMILTON
@@ -71,6 +72,21 @@ def test_slow_consumer_gets_newest_frames_and_drops_are_counted():
     w.join()
     assert w.stats.dropped > 10
     assert all(b.index - a.index > 1 for a, b in zip(frames, frames[1:], strict=False))  # skipped ahead
+
+
+def test_a_live_queue_keeps_the_two_newest_frames_and_counts_the_rest_dropped():
+    """Two frames wait, not one: when every camera decides on a new face at once, inference falls a frame behind
+    for a moment, and keeping the next frame instead of dropping it is what names a far face in its few frames
+    (scripts/bench_capacity.py, docs/performance.md)."""
+    stop = threading.Event()
+    w = CaptureWorker(ScriptedCamera(n=6, delay_s=0.001), "cam", stop)
+    w.start()
+    time.sleep(0.3)  # six frames read with nobody taking them; then the source fails and backs off (1 s)
+    got = [w.get(0), w.get(0), w.get(0)]
+    stop.set()
+    w.join()
+    assert [f.index for f in got[:2]] == [4, 5] and got[2] is None  # the newest two, oldest first
+    assert w.stats.dropped == 4 and LIVE_QUEUE_FRAMES == 2
 
 
 def test_live_source_reconnects_with_backoff_and_logs(caplog):

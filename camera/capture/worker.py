@@ -1,8 +1,10 @@
-"""Capture in its own thread: the newest frame wins, dropped frames are counted.
+"""Capture in its own thread: the newest frames win, dropped frames are counted.
 
-Live sources: the queue holds one frame; when inference is busy, the older
-frame is replaced and counted as dropped, so decisions are always made on
-the freshest picture. A live failure closes the source and reopens it after
+Live sources: the queue holds :data:`LIVE_QUEUE_FRAMES` frames; when
+inference is busy, the oldest is dropped (and counted) for the new one, so
+decisions are made on the freshest pictures, at most that many frames old.
+Two, not one: a burst of work (every camera deciding on a new face at once)
+then costs the next frame of each camera, not every other one. A live failure closes the source and reopens it after
 an exponential backoff (1 s doubling to ``max_backoff_s``), logged each time.
 File sources: the worker waits for room instead of dropping (nothing is lost
 by waiting for a file) unless ``realtime`` is set, and ends at the file's end.
@@ -26,6 +28,9 @@ from camera.errors import CameraUnavailable
 from camera.types import Frame
 
 log = logging.getLogger(__name__)
+
+#: frames a live source's queue holds (the oldest dropped for a new one when full)
+LIVE_QUEUE_FRAMES = 2
 
 
 @dataclass
@@ -59,7 +64,7 @@ class CaptureWorker:
         self.finished = False
         self._stop = stop
         self._ready = ready or threading.Event()
-        self._q: queue.Queue = queue.Queue(maxsize=1 if self.drop_frames else 2)
+        self._q: queue.Queue = queue.Queue(maxsize=LIVE_QUEUE_FRAMES if self.drop_frames else 2)
         self._thread = threading.Thread(target=self._run, name=f"capture-{camera}", daemon=True)
 
     def start(self) -> None:
