@@ -3,9 +3,11 @@
 Live sources: the queue holds :data:`LIVE_QUEUE_FRAMES` frames; when
 inference is busy, the oldest is dropped (and counted) for the new one, so
 decisions are made on the freshest pictures, at most that many frames old.
-Two, not one: a burst of work (every camera deciding on a new face at once)
-then costs the next frame of each camera, not every other one. A live failure closes the source and reopens it after
-an exponential backoff (1 s doubling to ``max_backoff_s``), logged each time.
+Two, not one: in a burst of work (every camera deciding on a new face at
+once) inference falls a frame behind for a moment, and the frame kept may be
+one of the few a far face gives (scripts/bench_capacity.py). A live failure
+closes the source and reopens it after an exponential backoff (1 s doubling
+to ``max_backoff_s``), logged each time.
 File sources: the worker waits for room instead of dropping (nothing is lost
 by waiting for a file) unless ``realtime`` is set, and ends at the file's end.
 An optional ``fps_cap`` (frames per second on the source's clock) skips
