@@ -239,23 +239,28 @@ class CameraRun:
 
 
 def load_models(cameras: Sequence[CameraSetup]) -> None:
-    """Embed a blank face once with each camera's embedder (the result is thrown away), before capture starts.
+    """Embed a blank face once with each camera's embedder and run its detector once on the blank frame (the
+    results are thrown away), before capture starts.
 
     Embedders load their model on first use, and building dlib_resnet's onnxruntime session (its graph
     optimisation) peaks ~28 MB above what the session then keeps. Done here, that peak falls before the
     capture queue, the frames in flight and the detector's buffers exist rather than on top of them:
     ``facecam run --detector yunet`` on the hamilton clip peaked ~19 MB lower (issue 15). A model that cannot
-    be loaded is reported now, before any camera opens, instead of at the first face.
+    be loaded is reported now, before any camera opens, instead of at the first face (or, for a detector, as
+    an error on every frame).
     """
     blank = np.zeros((WARM_UP_PX, WARM_UP_PX, 3), np.uint8)
     face = Detections(np.array([[WARM_UP_PX / 4, WARM_UP_PX / 4, WARM_UP_PX * 3 / 4, WARM_UP_PX * 3 / 4]],
                                np.float32), np.ones(1, np.float32))
     done: set[int] = set()
     for cam in cameras:
-        embedder = cam.engine.embedder
+        embedder, detector = cam.engine.embedder, cam.engine.detector
         if id(embedder) not in done:
             done.add(id(embedder))
             embedder.embed(blank, face)
+        if id(detector) not in done:
+            done.add(id(detector))
+            detector.detect(blank)
 
 
 #: side (pixels) of the blank image :func:`load_models` embeds; its face is the middle half

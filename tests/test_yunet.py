@@ -114,6 +114,30 @@ def test_facecam_run_with_yunet_names_lin_manuel_miranda_on_the_hamilton_clip(mo
     assert {a["person"] for a in got} <= {"lin_manuel_miranda", "unknown"}
 
 
+def test_a_model_that_is_not_yunet_is_refused_in_one_line_before_any_camera_opens(model_dir: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Regression: a models.toml detector of runtime cv2.FaceDetectorYN whose file is another network (here the
+    descriptor) failed on every frame, a traceback each, and the run exited 0."""
+    d = tmp_path / "models"
+    d.mkdir()
+    for f in model_dir.iterdir():
+        if f.suffix in (".onnx", ".npz", ".json"):
+            (d / f.name).symlink_to(f.resolve())
+    resnet = d / "dlib_resnet_v1.onnx"
+    (d / "models.toml").write_text(f'[not_yunet]\nkind = "detector"\nruntime = "cv2.FaceDetectorYN"\n'
+                                   f'file = "{resnet.name}"\nsha256 = "{sha256_file(resnet)}"\n')
+    data = tmp_path / "data"
+    env = {"FACECAM_MODEL_DIR": str(d)}
+    r = facecam("enroll", "--data-dir", str(data), "lin_manuel_miranda", str(FRONTAL.parent.parent / "lin_manuel_miranda"
+                                                                          / "lin-manuel-miranda.png"), env=env)
+    assert r.returncode == 0, r.stderr
+    r = facecam("run", "--data-dir", str(data), "--source", str(HAMILTON), "--detector", "not_yunet", env=env)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "opened" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1] == (f"facecam: error: {resnet} is not a YuNet-format model: its inputs "
+                                                 "are chips; YuNet's one input is 'input'")
+
+
 @pytest.fixture(scope="module")
 def without_yunet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory with the converted dlib models only: what a machine that could not fetch YuNet has."""

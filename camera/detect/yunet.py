@@ -139,9 +139,11 @@ def _checked_session(path: Path, threads: int | None) -> object:
     session = make_session(path, threads, keep_activations=True)
     inputs = [i.name for i in session.get_inputs()]
     missing = sorted(set(OUTPUTS) - {o.name for o in session.get_outputs()})
-    if inputs != ["input"] or missing:
-        raise ModelLoadError(f"{path} is not a YuNet-format model: expected one input 'input' and the outputs "
-                             f"{', '.join(OUTPUTS)}" + (f" (missing {', '.join(missing)})" if missing else ""))
+    if inputs != ["input"]:
+        raise ModelLoadError(f"{path} is not a YuNet-format model: its inputs are {', '.join(inputs)}; YuNet's one "
+                             "input is 'input'")
+    if missing:
+        raise ModelLoadError(f"{path} is not a YuNet-format model: it has no output {', '.join(missing)}")
     return session
 
 
