@@ -66,7 +66,7 @@ def test_onnxruntime_decodes_yunet_as_cv2_facedetectoryn_does() -> None:
         want = np.zeros((0, 15), np.float32) if want is None else want
         x = blob(bgr)
         got = decode(dict(zip(OUTPUTS, detector._session.get().run(OUTPUTS, {"input": x}), strict=True)),
-                     x.shape[3], x.shape[2], 0.6, 0.3, 5000)
+                     x.shape[3], 0.6, 0.3, 5000)
         assert got.shape == want.shape, f"frame {k}: {len(got)} faces, FaceDetectorYN {len(want)}"
         np.testing.assert_allclose(got, want, atol=0.02, err_msg=f"frame {k}")
         faces += len(want)

@@ -65,8 +65,7 @@ def blob(bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def decode(outputs: dict[str, np.ndarray], pad_w: int, pad_h: int, min_score: float, nms_iou: float,
-           top_k: int) -> np.ndarray:
+def decode(outputs: dict[str, np.ndarray], pad_w: int, min_score: float, nms_iou: float, top_k: int) -> np.ndarray:
     """(n, 15) float32 rows ``[x, y, w, h, 5 x (px, py), score]`` in input pixels, highest score first.
 
     As ``cv2.FaceDetectorYN``: score = sqrt(clip(cls) * clip(obj)); for the
@@ -129,7 +128,7 @@ class YuNetDetector:
             scale /= f
         x = self._buffers.input = blob(small[:, :, ::-1], getattr(self._buffers, "input", None))
         outputs = dict(zip(OUTPUTS, self._session.get().run(OUTPUTS, {"input": x}), strict=True))
-        faces = decode(outputs, x.shape[3], x.shape[2], self.min_score, self.nms_iou, self.top_k)
+        faces = decode(outputs, x.shape[3], self.min_score, self.nms_iou, self.top_k)
         det = Detections.from_yunet(faces, scale).clipped(rgb.shape[1], rgb.shape[0])
         return drop_small(det, self.cfg.min_face_px)
 
